@@ -1,0 +1,44 @@
+"""The command line: ``python -m starlette_dynamo_session create-table|ping --table NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError
+
+from starlette_dynamo_session._exceptions import SessionError
+from starlette_dynamo_session._store import DEFAULT_TABLE_NAME, DEFAULT_TTL_NAME, DynamoStore
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return the process exit status: 0 on success, 1 on failure, 2 on bad usage."""
+    parser = argparse.ArgumentParser(
+        prog="python -m starlette_dynamo_session",
+        description="Manage the DynamoDB table behind starlette-dynamo-session. AWS settings (AWS_REGION, "
+        "AWS_PROFILE, AWS_ENDPOINT_URL_DYNAMODB, ...) are read as by any AWS tool.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-table", help="create the table with TTL enabled and wait until it is usable")
+    create.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
+    create.add_argument("--ttl-attribute", default=DEFAULT_TTL_NAME, help="TTL attribute (default: %(default)s)")
+    ping = commands.add_parser("ping", help="check that the table exists and DynamoDB answers")
+    ping.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "create-table":
+            DynamoStore(table_name=args.table, ttl_name=args.ttl_attribute).create_table()
+            print(f"table {args.table!r} is ready")
+        else:
+            DynamoStore(table_name=args.table).ping()
+            print(f"table {args.table!r} is reachable")
+    except (SessionError, BotoCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The exceptions this package raises.
+
+All of them derive from one base class, so one ``except`` clause catches them:
+
+* SessionError
+  * StoreUnavailable - DynamoDB could not be reached, or kept failing after retries.
+  * TableNotFound - the sessions table does not exist.
+  * SessionTooLarge - the item would exceed DynamoDB's 400 KB item limit.
+  * SessionConflict - a conditional write lost to another writer.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
+
+
+class SessionError(Exception):
+    """Base class of every error raised by this package.
+
+    For example::
+
+        try:
+            store.ping()
+        except starlette_dynamo_session.SessionError as exc:
+            print(f"sessions are not available: {exc}")
+    """
+
+
+class StoreUnavailable(SessionError):
+    """DynamoDB could not be reached, refused the request, or kept failing after botocore's retries.
+
+    The message names the operation and the AWS error code. The middleware answers it with a 503.
+    """
+
+
+class TableNotFound(SessionError):
+    """The sessions table does not exist in the account and region the client points at.
+
+    Create it with ``DynamoStore.create_table()`` or ``python -m starlette_dynamo_session create-table``.
+    """
+
+
+class SessionTooLarge(SessionError):
+    """The session item would exceed DynamoDB's 400 KB item limit; it was not sent."""
+
+
+class SessionConflict(SessionError):
+    """A conditional write found another version of the item than the one it was based on.
+
+    ``DynamoStore.commit`` raises it; the middleware answers it by merging and retrying.
+    """

@@ -1,0 +1,54 @@
+"""Session tokens: how they are made, signed for the cookie, and checked when they come back."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+
+import itsdangerous
+from starlette.datastructures import Secret
+
+__all__ = ["SecretKey", "TokenSigner", "new_token"]
+
+SecretKey = str | Secret
+
+# 32 random bytes, base64url without padding: 256 bits of entropy in 43 characters.
+TOKEN_BYTES = 32
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+_SALT = "starlette_dynamo_session.token"
+
+
+def new_token() -> str:
+    """A new session token with 256 bits from the operating system's secure random source."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class TokenSigner:
+    """Signs tokens for the cookie with the first key and accepts a signature made with any of the keys.
+
+    Raises ``ValueError`` when no key is given or a key is empty.
+    """
+
+    def __init__(self, secret_key: SecretKey | Sequence[SecretKey]) -> None:
+        keys = [secret_key] if isinstance(secret_key, str | Secret) else list(secret_key)
+        texts = [str(key) for key in keys]
+        if not texts or not all(texts):
+            raise ValueError("secret_key must be a non-empty key or a non-empty list of non-empty keys")
+        # itsdangerous signs with the last key of its list and verifies with all of them.
+        self._signer = itsdangerous.Signer(
+            list(reversed(texts)), salt=_SALT, key_derivation="hmac", digest_method=hashlib.sha256
+        )
+
+    def sign(self, token: str) -> str:
+        """The cookie value for ``token``."""
+        return self._signer.sign(token).decode("ascii")
+
+    def unsign(self, cookie_value: str) -> str | None:
+        """The token inside a cookie value, or ``None`` when the signature or the token's shape is wrong."""
+        try:
+            token = self._signer.unsign(cookie_value.encode("utf-8", "replace")).decode("ascii")
+        except (itsdangerous.BadSignature, UnicodeDecodeError):
+            return None
+        return token if _TOKEN_PATTERN.fullmatch(token) else None
