@@ -34,7 +34,7 @@ DEFAULT_VERSION_NAME = "version"
 MAX_ITEM_BYTES = 400 * 1024
 
 DEFAULT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=2,  # seconds
     read_timeout=3,  # seconds
     max_pool_connections=32,

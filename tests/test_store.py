@@ -1,0 +1,294 @@
+"""DynamoStore's contract, one test per sentence of SPEC.md and of its docstrings."""
+
+from __future__ import annotations
+
+import hashlib
+from base64 import urlsafe_b64encode
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from starlette_dynamo_session import (
+    DynamoStore,
+    SessionConflict,
+    SessionTooLarge,
+    StoreUnavailable,
+    TableNotFound,
+)
+from starlette_dynamo_session._store import MAX_ITEM_BYTES
+from tests.recorder import OperationRecorder
+
+
+def later(seconds: float = 60) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
+    key = {store.token_name: {"S": store.key(token)}}
+    item = store.client.get_item(TableName=store.table_name, Key=key, ConsistentRead=True).get("Item")
+    return dict(item) if item is not None else None
+
+
+def test_default_table_and_attribute_names(boto_session: boto3.Session) -> None:
+    store = DynamoStore(boto_session)
+    names = (store.table_name, store.token_name, store.data_name, store.expiry_name, store.ttl_name)
+    assert names == ("sessions", "token", "data", "expiry", "ttl")
+
+
+def test_names_are_read_only(store: DynamoStore) -> None:
+    with pytest.raises(AttributeError):
+        store.table_name = "other"  # type: ignore[misc]
+
+
+def test_custom_attribute_names_are_used_in_the_item(boto_session: boto3.Session) -> None:
+    store = DynamoStore(
+        boto_session, table_name="custom", token_name="id", data_name="payload", expiry_name="ends", ttl_name="gone"
+    )
+    store.create_table()
+    store.save("t", b"x", later())
+    assert set(raw_item(store, "t") or {}) == {"id", "payload", "ends", "gone", "version"}
+    assert store.find("t") == b"x"
+
+
+def test_duplicate_attribute_names_are_refused(boto_session: boto3.Session) -> None:
+    with pytest.raises(ValueError, match="attribute names must all differ"):
+        DynamoStore(boto_session, data_name="token")
+
+
+def test_find_returns_what_save_stored(store: DynamoStore) -> None:
+    store.save("token-1", b"\x00binary\xff", later())
+    assert store.find("token-1") == b"\x00binary\xff"
+
+
+def test_find_returns_none_for_an_unknown_token(store: DynamoStore) -> None:
+    assert store.find("never-saved") is None
+
+
+def test_find_returns_none_once_expired_even_before_dynamodb_deletes_it(store: DynamoStore) -> None:
+    store.save("token-1", b"data", datetime.now(UTC) - timedelta(seconds=1))
+    assert raw_item(store, "token-1") is not None
+    assert store.find("token-1") is None
+
+
+def test_find_is_one_strongly_consistent_get_item(store: DynamoStore, recorder: OperationRecorder) -> None:
+    requests: list[dict[str, Any]] = []
+    store.client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: requests.append(params))
+    store.find("token-1")
+    assert recorder.take() == ["GetItem"]
+    assert requests[0]["ConsistentRead"] is True
+
+
+def test_save_replaces_an_existing_session(store: DynamoStore) -> None:
+    store.save("token-1", b"first", later())
+    store.save("token-1", b"second", later())
+    assert store.find("token-1") == b"second"
+
+
+def test_save_stores_the_exact_expiry_and_a_ttl_in_epoch_seconds_rounded_up(store: DynamoStore) -> None:
+    expiry = datetime(2030, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC)
+    store.save("token-1", b"data", expiry)
+    item = raw_item(store, "token-1") or {}
+    assert item["expiry"] == {"N": "1893553445.25"} or item["expiry"] == {"N": "1893553445.250000"}
+    assert item["ttl"] == {"N": "1893553446"}
+    assert store.load("token-1") is not None and store.load("token-1").expiry == expiry  # type: ignore[union-attr]
+
+
+def test_a_whole_second_expiry_is_its_own_ttl(store: DynamoStore) -> None:
+    store.save("token-1", b"data", datetime(2030, 1, 1, tzinfo=UTC))
+    assert (raw_item(store, "token-1") or {})["ttl"] == {"N": "1893456000"}
+
+
+def test_a_naive_expiry_is_read_as_local_time(store: DynamoStore) -> None:
+    naive = datetime.now() + timedelta(minutes=5)
+    store.save("token-1", b"data", naive)
+    stored = store.load("token-1")
+    assert stored is not None
+    assert stored.expiry.timestamp() == pytest.approx(naive.timestamp(), abs=1e-6)
+
+
+def test_the_item_key_is_a_sha256_digest_never_the_token(store: DynamoStore) -> None:
+    token = "secret-session-token"
+    store.save(token, b"data", later())
+    items = store.client.scan(TableName=store.table_name)["Items"]
+    expected = urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    assert [item["token"]["S"] for item in items] == [expected]
+    assert token not in repr(items)
+
+
+def test_delete_removes_the_session(store: DynamoStore) -> None:
+    store.save("token-1", b"data", later())
+    store.delete("token-1")
+    assert raw_item(store, "token-1") is None
+
+
+def test_deleting_an_unknown_token_is_not_an_error(store: DynamoStore, recorder: OperationRecorder) -> None:
+    store.delete("never-saved")
+    assert recorder.take() == ["DeleteItem"]
+
+
+def test_a_session_over_400_kb_is_refused_before_any_request(store: DynamoStore, recorder: OperationRecorder) -> None:
+    with pytest.raises(SessionTooLarge, match="over DynamoDB's limit of 409600"):
+        store.save("token-1", b"x" * MAX_ITEM_BYTES, later())
+    assert recorder.take() == []
+
+
+def test_a_session_far_beyond_a_cookies_4_kb_is_stored(store: DynamoStore) -> None:
+    data = b"x" * 300_000
+    store.save("token-1", data, later())
+    assert store.find("token-1") == data
+
+
+def test_ping_returns_quietly_when_the_table_is_usable(store: DynamoStore, recorder: OperationRecorder) -> None:
+    store.ping()
+    assert recorder.take() == ["DescribeTable"]
+
+
+def test_ping_raises_table_not_found_for_a_missing_table(boto_session: boto3.Session) -> None:
+    with pytest.raises(TableNotFound, match="'missing' does not exist"):
+        DynamoStore(boto_session, table_name="missing").ping()
+
+
+@pytest.mark.parametrize("method", ["find", "delete", "save", "ping"])
+def test_every_operation_raises_table_not_found_for_a_missing_table(boto_session: boto3.Session, method: str) -> None:
+    store = DynamoStore(boto_session, table_name="missing")
+    arguments: dict[str, tuple[Any, ...]] = {"find": ("t",), "delete": ("t",), "save": ("t", b"d", later()), "ping": ()}
+    with pytest.raises(TableNotFound) as raised:
+        getattr(store, method)(*arguments[method])
+    assert "ResourceNotFoundException" in str(raised.value)
+    assert raised.value.__cause__ is not None
+
+
+def test_create_table_makes_an_on_demand_table_with_ttl(store: DynamoStore) -> None:
+    table = store.client.describe_table(TableName=store.table_name)["Table"]
+    ttl = store.client.describe_time_to_live(TableName=store.table_name)["TimeToLiveDescription"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "token", "KeyType": "HASH"}]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+
+
+def test_create_table_on_an_existing_table_is_fine(store: DynamoStore, recorder: OperationRecorder) -> None:
+    store.save("token-1", b"data", later())
+    store.create_table()
+    assert store.find("token-1") == b"data"
+    assert "UpdateTimeToLive" not in recorder.take()
+
+
+def test_commit_writes_a_new_session_only_when_absent(store: DynamoStore) -> None:
+    assert store.commit("token-1", b"first", later(), version=None) == 1
+    with pytest.raises(SessionConflict):
+        store.commit("token-1", b"second", later(), version=None)
+    assert store.find("token-1") == b"first"
+
+
+def test_commit_on_a_stale_version_raises_conflict_and_changes_nothing(store: DynamoStore) -> None:
+    store.commit("token-1", b"v1", later(), version=None)
+    assert store.commit("token-1", b"v2", later(), version=1) == 2
+    with pytest.raises(SessionConflict):
+        store.commit("token-1", b"stale", later(), version=1)
+    stored = store.load("token-1")
+    assert stored is not None and (stored.data, stored.version) == (b"v2", 2)
+
+
+def test_commit_on_a_deleted_session_raises_conflict(store: DynamoStore) -> None:
+    store.commit("token-1", b"v1", later(), version=None)
+    store.delete("token-1")
+    with pytest.raises(SessionConflict):
+        store.commit("token-1", b"resurrected", later(), version=1)
+    assert raw_item(store, "token-1") is None
+
+
+def test_save_bumps_the_version_so_conditional_writers_notice(store: DynamoStore) -> None:
+    store.commit("token-1", b"v1", later(), version=None)
+    store.save("token-1", b"plain save", later())
+    with pytest.raises(SessionConflict):
+        store.commit("token-1", b"stale", later(), version=1)
+
+
+def test_commit_with_previous_token_moves_the_session_atomically(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    store.commit("old", b"data", later(), version=None)
+    recorder.take()
+    store.commit("new", b"data", later(), version=1, previous_token="old")
+    assert recorder.take() == ["TransactWriteItems"]
+    assert store.find("new") == b"data"
+    assert raw_item(store, "old") is None
+
+
+def test_moving_a_session_that_changed_meanwhile_raises_conflict(store: DynamoStore) -> None:
+    store.commit("old", b"data", later(), version=None)
+    store.commit("old", b"changed", later(), version=1)
+    with pytest.raises(SessionConflict):
+        store.commit("new", b"data", later(), version=1, previous_token="old")
+    assert store.find("old") == b"changed"
+    assert store.find("new") is None
+
+
+def test_many_threads_can_share_one_store(store: DynamoStore) -> None:
+    def round_trip(number: int) -> bytes | None:
+        token = f"token-{number}"
+        store.save(token, str(number).encode(), later())
+        found = store.find(token)
+        store.delete(token)
+        return found
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(round_trip, range(200)))
+    assert results == [str(number).encode() for number in range(200)]
+    assert store.client.scan(TableName=store.table_name)["Count"] == 0
+
+
+def test_a_handler_on_the_shared_session_sees_every_store_request(boto_session: boto3.Session) -> None:
+    seen: list[str] = []
+    boto_session.events.register("before-send.dynamodb", lambda request, **_: seen.append(request.url))
+    store = DynamoStore(boto_session, table_name="observed")
+    store.create_table()
+    seen.clear()
+    store.save("t", b"d", later())
+    store.find("t")
+    store.delete("t")
+    store.ping()
+    assert len(seen) == 4
+
+
+def test_the_users_config_is_merged_over_the_store_defaults(boto_session: boto3.Session) -> None:
+    store = DynamoStore(boto_session, config=Config(read_timeout=7, region_name="eu-west-3"))
+    config = store.client.meta.config
+    assert (config.read_timeout, config.connect_timeout) == (7, 2)  # type: ignore[attr-defined]
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}  # type: ignore[attr-defined]
+    assert store.client.meta.region_name == "eu-west-3"
+    assert store.max_pool_connections == 32
+
+
+def test_a_client_can_be_passed_instead_of_a_session(boto_session: boto3.Session) -> None:
+    client = boto_session.client("dynamodb")
+    store = DynamoStore(client=client, table_name="with-client")
+    store.create_table()
+    store.save("t", b"d", later())
+    assert store.client is client
+    assert store.find("t") == b"d"
+
+
+def test_a_client_with_a_session_or_config_is_refused(boto_session: boto3.Session) -> None:
+    client = boto_session.client("dynamodb")
+    with pytest.raises(ValueError, match="either client= or session="):
+        DynamoStore(boto_session, client=client)
+    with pytest.raises(ValueError, match="either client= or session="):
+        DynamoStore(client=client, config=Config())
+
+
+def test_no_session_means_the_sdk_defaults(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    assert DynamoStore().client.meta.region_name == "ap-southeast-2"
+
+
+def test_an_unreachable_endpoint_raises_store_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    store = DynamoStore(config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1))
+    with pytest.raises(StoreUnavailable, match="GetItem failed .*EndpointConnectionError") as raised:
+        store.find("t")
+    assert raised.value.__cause__ is not None
