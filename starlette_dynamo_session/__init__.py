@@ -17,6 +17,7 @@ __all__ = [
     "__version__",
     "DynamoSessionMiddleware",
     "DynamoStore",
+    "regenerate_session",
     "Session",
     "SessionConflict",
     "SessionError",
@@ -24,7 +25,6 @@ __all__ = [
     "StoredSession",
     "StoreUnavailable",
     "TableNotFound",
-    "regenerate_session",
 ]
 
 for _name in __all__[1:]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,7 +182,7 @@ class DynamoStore:
         if item is None:
             return None
         expiry = _datetime_from_number(item[self._expiry_name]["N"])
-        if expiry <= datetime.now(UTC):
+        if expiry.timestamp() <= time.time():
             return None
         return StoredSession(
             data=bytes(item[self._data_name]["B"]),

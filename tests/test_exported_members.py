@@ -1,0 +1,33 @@
+"""The public API is exactly what __all__ lists, and every name of SPEC.md is importable from the package."""
+
+from __future__ import annotations
+
+import starlette_dynamo_session
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {name for name in dir(starlette_dynamo_session) if not name.startswith("_")}
+    assert set(starlette_dynamo_session.__all__) - {"__version__"} == public
+    assert starlette_dynamo_session.__all__[1:] == sorted(starlette_dynamo_session.__all__[1:], key=str.casefold)
+
+
+def test_every_name_of_the_spec_is_importable() -> None:
+    from starlette_dynamo_session import (  # noqa: F401
+        DynamoSessionMiddleware,
+        DynamoStore,
+        SessionError,
+        SessionTooLarge,
+        StoreUnavailable,
+        TableNotFound,
+        regenerate_session,
+    )
+
+
+def test_exceptions_form_one_tree() -> None:
+    for name in ("StoreUnavailable", "TableNotFound", "SessionTooLarge", "SessionConflict"):
+        assert issubclass(getattr(starlette_dynamo_session, name), starlette_dynamo_session.SessionError)
+
+
+def test_exported_names_belong_to_the_package() -> None:
+    for name in starlette_dynamo_session.__all__[1:]:
+        assert getattr(starlette_dynamo_session, name).__module__ == "starlette_dynamo_session"

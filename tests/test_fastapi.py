@@ -1,0 +1,56 @@
+"""The middleware in a FastAPI application, exactly as with Starlette's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.testclient import TestClient
+
+from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, regenerate_session
+from tests.conftest import SECRET_KEY
+
+
+def make_app(store: DynamoStore) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY)
+
+    @app.get("/items")
+    def list_items(request: Request) -> dict[str, Any]:
+        return {"items": request.session.get("items", [])}
+
+    @app.post("/items/{name}")
+    async def add_item(name: str, request: Request) -> dict[str, Any]:
+        request.session.setdefault("items", []).append(name)
+        return {"items": request.session["items"]}
+
+    @app.post("/login/{user}")
+    async def login(user: str, request: Request) -> dict[str, str]:
+        regenerate_session(request)
+        request.session["user"] = user
+        return {"user": user}
+
+    return app
+
+
+def test_a_fastapi_app_keeps_its_session_in_dynamodb(store: DynamoStore) -> None:
+    client = TestClient(make_app(store))
+    client.post("/items/apple")
+    client.post("/items/pear")
+    assert client.get("/items").json() == {"items": ["apple", "pear"]}
+    assert store.client.scan(TableName=store.table_name)["Count"] == 1
+
+
+def test_sync_endpoints_read_the_session_too(store: DynamoStore) -> None:
+    client = TestClient(make_app(store))
+    client.post("/items/apple")
+    assert client.get("/items").json() == {"items": ["apple"]}
+
+
+def test_regenerate_session_works_in_fastapi(store: DynamoStore) -> None:
+    client = TestClient(make_app(store))
+    client.post("/items/apple")
+    before = client.cookies["session"]
+    client.post("/login/ada")
+    assert client.cookies["session"] != before
+    assert client.get("/items").json() == {"items": ["apple"]}
