@@ -36,11 +36,13 @@ class FaultInjector:
         self.remaining: int | None = None
         self.injected = 0
         if each_attempt:
-            events.register("before-send.dynamodb", self._answer_attempt)
+            events.register("before-send.dynamodb", self._answer_attempt)  # type: ignore[arg-type]
         else:
-            events.register_first("before-call.dynamodb", self._answer_call)
+            events.register_first("before-call.dynamodb", self._answer_call)  # type: ignore[arg-type]
 
-    def fail(self, code: str, *, status: int = 400, operations: set[str] | None = None, times: int | None = None) -> None:
+    def fail(
+        self, code: str, *, status: int = 400, operations: set[str] | None = None, times: int | None = None
+    ) -> None:
         self.code, self.status, self.operations, self.remaining = code, status, operations or set(), times
 
     def heal(self) -> None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from starlette_dynamo_session import DynamoStore, SessionTooLarge, StoreUnavailable, TableNotFound
+from starlette_dynamo_session import DynamoStore, StoreUnavailable, TableNotFound
 from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from tests.conftest import ClientFactory
 from tests.faults import FaultInjector
