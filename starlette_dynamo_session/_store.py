@@ -44,6 +44,7 @@ DEFAULT_CONFIG = Config(
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _USABLE_TABLE_STATUSES = frozenset({"ACTIVE", "UPDATING"})
+_LOST_RACE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +336,10 @@ class DynamoStore:
             code = _error_code(exc)
             if code == "ResourceNotFoundException":
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
+            # A transaction names why it was cancelled in its message: a failed condition, or a concurrent write
+            # to one of its items; either way another writer got there first.
             if code == "ConditionalCheckFailedException" or (
-                code == "TransactionCanceledException" and "ConditionalCheckFailed" in str(exc)
+                code == "TransactionCanceledException" and any(reason in str(exc) for reason in _LOST_RACE_REASONS)
             ):
                 raise SessionConflict(f"{operation} lost to a concurrent write ({code})") from exc
             if code == "ValidationException" and "size" in str(exc).lower():

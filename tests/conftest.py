@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
+from tests.dynamodb_local import dynamodb_local_endpoint, dynamodb_local_session  # noqa: F401 - fixtures
 from tests.recorder import OperationRecorder
 
 SECRET_KEY = "test-secret-key"
@@ -43,9 +45,16 @@ def aws() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def boto_session(aws: None) -> boto3.Session:
-    return boto3.Session()
+# Every test that uses boto_session (and so recorder, store and client_factory) runs on each backend.
+BACKENDS = [pytest.param("moto"), pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)]
+
+
+@pytest.fixture(params=BACKENDS)
+def boto_session(request: pytest.FixtureRequest) -> boto3.Session:
+    """The shared session of this test's backend: moto in-process, or AWS's DynamoDB Local (one server per test
+    session, shared by all tests, so a test's tables are dropped after it)."""
+    backend = "moto_session" if request.param == "moto" else "dynamodb_local_session"
+    return cast(boto3.Session, request.getfixturevalue(backend))
 
 
 @pytest.fixture
@@ -55,10 +64,30 @@ def recorder(boto_session: boto3.Session) -> OperationRecorder:
 
 @pytest.fixture
 def store(boto_session: boto3.Session, recorder: OperationRecorder) -> DynamoStore:
-    """A store on an existing, empty table; the recorder starts empty."""
-    store = DynamoStore(boto_session, table_name=TEST_TABLE)
+    """A store on an existing, empty table of its own; the recorder starts empty."""
+    store = DynamoStore(boto_session, table_name=f"test-sessions-{uuid.uuid4().hex}")
     store.create_table()
     recorder.take()
+    return store
+
+
+@pytest.fixture
+def moto_session(aws: None) -> boto3.Session:
+    """A session on moto only, for tests that need moto itself."""
+    return boto3.Session()
+
+
+@pytest.fixture
+def moto_recorder(moto_session: boto3.Session) -> OperationRecorder:
+    return OperationRecorder(moto_session)
+
+
+@pytest.fixture
+def moto_store(moto_session: boto3.Session, moto_recorder: OperationRecorder) -> DynamoStore:
+    """Like store, on moto only; moto_recorder starts empty."""
+    store = DynamoStore(moto_session, table_name=TEST_TABLE)
+    store.create_table()
+    moto_recorder.take()
     return store
 
 

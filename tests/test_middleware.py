@@ -79,7 +79,9 @@ def cookie_token(set_cookie: str) -> str:
     return match[1]
 
 
-def test_no_cookie_and_no_use_makes_no_dynamodb_call(client_factory: ClientFactory, recorder: OperationRecorder) -> None:
+def test_no_cookie_and_no_use_makes_no_dynamodb_call(
+    client_factory: ClientFactory, recorder: OperationRecorder
+) -> None:
     response = client_factory(ROUTES).get("/plain")
     assert response.text == "ok"
     assert recorder.take() == []

@@ -76,7 +76,9 @@ def test_find_returns_none_once_expired_even_before_dynamodb_deletes_it(store: D
 
 def test_find_is_one_strongly_consistent_get_item(store: DynamoStore, recorder: OperationRecorder) -> None:
     requests: list[dict[str, Any]] = []
-    store.client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: requests.append(params))
+    store.client.meta.events.register(
+        "provide-client-params.dynamodb.GetItem", lambda params, **_: requests.append(params)
+    )
     store.find("token-1")
     assert recorder.take() == ["GetItem"]
     assert requests[0]["ConsistentRead"] is True

@@ -1,0 +1,271 @@
+"""The demo's HTML: one layout and one function per page, plain strings with every value escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+__all__ = ["STYLESHEET", "CartLine", "ItemRow", "ItemView", "cart", "counter", "home", "session_item"]
+
+STYLESHEET = """\
+:root {
+  --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa;
+  --accent: #2563eb; --accent-dark: #1d4ed8; --good: #0f766e; --bad: #b91c1c;
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", sans-serif; }
+a { color: var(--accent); }
+header { background: #fff; border-bottom: 1px solid var(--line); }
+.bar { max-width: 60rem; margin: 0 auto; padding: .8rem 1.5rem; display: flex; align-items: center; gap: 1.5rem;
+  flex-wrap: wrap; }
+.brand { font-weight: 700; color: var(--ink); text-decoration: none; white-space: nowrap; }
+nav { display: flex; gap: 1.25rem; flex: 1; white-space: nowrap; }
+nav a { color: var(--muted); text-decoration: none; padding: .2rem 0; border-bottom: 2px solid transparent; }
+nav a:hover { color: var(--ink); }
+nav a[aria-current] { color: var(--ink); border-bottom-color: var(--accent); }
+.account { display: flex; align-items: center; gap: .75rem; color: var(--muted); font-size: .95rem;
+  white-space: nowrap; }
+.account strong { color: var(--ink); }
+main { max-width: 60rem; margin: 2.25rem auto; padding: 0 1.5rem; }
+h1 { font-size: 1.75rem; line-height: 1.2; margin: 0 0 .5rem; }
+h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
+.lead { color: var(--muted); margin: 0 0 1.75rem; max-width: 44rem; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 1.5rem;
+  margin-bottom: 1.25rem; box-shadow: 0 1px 2px rgba(31, 41, 51, .04); }
+.card > :first-child { margin-top: 0; }
+.card > :last-child { margin-bottom: 0; }
+.tiles { display: grid; grid-template-columns: repeat(3, 1fr); gap: 1.25rem; margin-bottom: 1.25rem; }
+.tile { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 1.25rem 1.5rem;
+  color: inherit; text-decoration: none; }
+.tile:hover { border-color: var(--accent); }
+.tile .number { display: block; font-size: 2.25rem; font-weight: 700; line-height: 1.1; }
+.tile .label { color: var(--muted); }
+.big { font-size: 4.5rem; font-weight: 700; line-height: 1; margin: .25rem 0 .75rem; }
+form.inline { display: flex; gap: .75rem; align-items: flex-end; flex-wrap: wrap; margin: 0; }
+label { display: flex; flex-direction: column; gap: .3rem; font-weight: 600; font-size: .9rem; }
+input[type=text] { font: inherit; padding: .55rem .75rem; border: 1px solid #cbd2d9; border-radius: 8px;
+  min-width: 16rem; }
+input[type=text]:focus { outline: 2px solid var(--accent); outline-offset: 1px; border-color: var(--accent); }
+button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border-radius: 8px; cursor: pointer;
+  border: 1px solid var(--accent); background: var(--accent); color: #fff; }
+button:hover { background: var(--accent-dark); }
+button.quiet { background: #fff; color: var(--ink); border-color: #cbd2d9; padding: .3rem .8rem; }
+button.quiet:hover { border-color: var(--ink); }
+button.danger { background: #fff; color: var(--bad); border-color: #f1b5b5; }
+ul.lines { list-style: none; margin: 0 0 1.25rem; padding: 0; }
+ul.lines li { display: flex; align-items: center; gap: 1rem; padding: .6rem 0; border-bottom: 1px solid var(--line); }
+ul.lines li:first-child { border-top: 1px solid var(--line); }
+ul.lines .name { flex: 1; }
+.qty { color: var(--muted); font-variant-numeric: tabular-nums; }
+.muted { color: var(--muted); }
+.notice { background: #ecfdf5; border: 1px solid #a7f3d0; color: var(--good); border-radius: 10px;
+  padding: .75rem 1rem; margin-bottom: 1.25rem; }
+.error { background: #fef2f2; border: 1px solid #fecaca; color: var(--bad); border-radius: 10px;
+  padding: .75rem 1rem; margin-bottom: 1.25rem; }
+table { width: 100%; border-collapse: collapse; }
+th, td { text-align: left; vertical-align: top; padding: .6rem .75rem .6rem 0; border-bottom: 1px solid var(--line); }
+th { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
+td.type { color: var(--muted); width: 3.5rem; }
+code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace;
+  font-size: .88rem; }
+td code { word-break: break-all; }
+pre { background: #0f172a; color: #e2e8f0; border-radius: 10px; padding: 1rem 1.25rem; margin: 0;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+.hint { display: block; color: var(--muted); font-size: .85rem; }
+footer { max-width: 60rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--muted); font-size: .85rem; }
+"""
+
+_NAV = (("/", "Home"), ("/counter", "Counter"), ("/cart", "Cart"), ("/session", "Session item"))
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """One line of the cart as the page shows it."""
+
+    name: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """One attribute of the stored DynamoDB item: its name, DynamoDB type, value and what it means."""
+
+    name: str
+    type: str
+    value: str
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """The stored item as the session page shows it: its attributes, size in bytes and data as text."""
+
+    rows: Sequence[ItemRow]
+    size: int
+    max_size: int
+    data: str
+    status: str
+
+
+def _layout(title: str, body: str, *, path: str, user: str | None) -> str:
+    current = ' aria-current="page"'
+    links = "".join(f'<a href="{href}"{current if href == path else ""}>{label}</a>' for href, label in _NAV)
+    if user is None:
+        account = '<span class="muted">Not signed in</span>'
+    else:
+        account = (
+            f"<span>Signed in as <strong>{escape(user)}</strong></span>"
+            '<form method="post" action="/sign-out"><button class="quiet" type="submit">Sign out</button></form>'
+        )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} · starlette-dynamo-session demo</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/style.css">
+</head>
+<body>
+<header><div class="bar"><a class="brand" href="/">starlette-dynamo-session</a><nav>{links}</nav>
+<div class="account">{account}</div></div></header>
+<main>
+{body}
+</main>
+<footer>Your browser holds only a signed, random token in an HttpOnly cookie.
+Everything else lives in one DynamoDB item, keyed by a digest of that token.</footer>
+</body>
+</html>
+"""
+
+
+def _banner(notice: str | None, error: str | None) -> str:
+    parts = []
+    if notice:
+        parts.append(f'<div class="notice" role="status">{escape(notice)}</div>')
+    if error:
+        parts.append(f'<div class="error" role="alert">{escape(error)}</div>')
+    return "".join(parts)
+
+
+def _cart_lines(lines: Sequence[CartLine], *, removable: bool) -> str:
+    if not lines:
+        return '<p class="muted">Your cart is empty.</p>'
+    rows = []
+    for index, line in enumerate(lines):
+        remove = (
+            '<form method="post" action="/cart/remove">'
+            f'<input type="hidden" name="index" value="{index}">'
+            f'<button class="quiet" type="submit" aria-label="Remove {escape(line.name)}">Remove</button></form>'
+            if removable
+            else ""
+        )
+        rows.append(
+            f'<li><span class="name">{escape(line.name)}</span><span class="qty">× {line.quantity}</span>{remove}</li>'
+        )
+    return f'<ul class="lines">{"".join(rows)}</ul>'
+
+
+def home(
+    *,
+    user: str | None,
+    visits: int,
+    lines: Sequence[CartLine],
+    keys: int,
+    notice: str | None,
+    error: str | None,
+) -> str:
+    """The home page: a sign-in form, or a summary of the signed-in user's session (which holds ``keys`` keys)."""
+    items = sum(line.quantity for line in lines)
+    tiles = f"""<div class="tiles">
+<a class="tile" href="/counter"><span class="number">{visits}</span><span class="label">visits counted</span></a>
+<a class="tile" href="/cart"><span class="number">{items}</span><span class="label">items in the cart</span></a>
+<a class="tile" href="/session"><span class="number">{keys}</span>
+<span class="label">keys in the session item</span></a>
+</div>"""
+    if user is None:
+        body = f"""{_banner(notice, error)}
+<h1>Sessions stored in DynamoDB</h1>
+<p class="lead">Sign in with any name. Signing in gives the session a new token: the old cookie stops working,
+and whatever the session already held (visits, cart) comes along.</p>
+<div class="card">
+<h2>Sign in</h2>
+<form class="inline" method="post" action="/sign-in">
+<label>Your name <input type="text" name="name" maxlength="40" required autofocus autocomplete="off"></label>
+<button type="submit">Sign in</button>
+</form>
+</div>
+{tiles}"""
+    else:
+        body = f"""{_banner(notice, error)}
+<h1>Hello, {escape(user)}</h1>
+<p class="lead">This page was built from your session, loaded from DynamoDB with one strongly consistent read.</p>
+{tiles}
+<div class="card">
+<h2>Your cart</h2>
+{_cart_lines(lines, removable=False)}
+<a href="/cart">Change the cart</a>
+</div>"""
+    return _layout("Home", body, path="/", user=user)
+
+
+def counter(*, user: str | None, visits: int) -> str:
+    """The visit counter, which counts each time it is shown."""
+    times = "time" if visits == 1 else "times"
+    body = f"""<h1>Visit counter</h1>
+<p class="lead">Each visit to this page adds one to <code>visits</code> in the session, and the middleware writes
+the changed session back before the response starts.</p>
+<div class="card">
+<p class="big" id="visits">{visits}</p>
+<p class="muted">You have seen this page {visits} {times} in this session. Reload to count another visit.</p>
+</div>"""
+    return _layout("Visit counter", body, path="/counter", user=user)
+
+
+def cart(*, user: str | None, lines: Sequence[CartLine], error: str | None) -> str:
+    """The cart: a list kept inside the session, changed in place."""
+    body = f"""{_banner(None, error)}
+<h1>Cart</h1>
+<p class="lead">The cart is a list of objects inside the session. Adding an item changes it in place, and the
+middleware notices the nested change.</p>
+<div class="card">
+{_cart_lines(lines, removable=True)}
+<form class="inline" method="post" action="/cart/add">
+<label>Item <input type="text" name="item" maxlength="60" required autocomplete="off" placeholder="e.g. coffee"></label>
+<button type="submit">Add to cart</button>
+</form>
+</div>"""
+    return _layout("Cart", body, path="/cart", user=user)
+
+
+def session_item(*, user: str | None, table: str, item: ItemView | None, missing: str) -> str:
+    """The DynamoDB item behind the current session, attribute by attribute; ``missing`` says why there is none."""
+    body = f"""<h1>Session item</h1>
+<p class="lead">The item in table <code>{escape(table)}</code> behind your session, read straight from DynamoDB.
+It is keyed by a SHA-256 digest of your token: the token itself is stored nowhere.</p>"""
+    if item is None:
+        body += f'<div class="card"><p id="missing">{escape(missing)}</p></div>'
+        return _layout("Session item", body, path="/session", user=user)
+    rows = []
+    for row in item.rows:
+        hint = f'<span class="hint">{escape(row.hint)}</span>' if row.hint else ""
+        rows.append(
+            f'<tr><td><code>{escape(row.name)}</code></td><td class="type">{escape(row.type)}</td>'
+            f"<td><code>{escape(row.value)}</code>{hint}</td></tr>"
+        )
+    body += f"""<div class="card">
+<p class="muted">{escape(item.status)} Item size: <strong id="size">{item.size:,}</strong> bytes
+(DynamoDB's limit is {item.max_size:,}).</p>
+<table>
+<thead><tr><th>Attribute</th><th>Type</th><th>Value</th></tr></thead>
+<tbody>{"".join(rows)}</tbody>
+</table>
+</div>
+<div class="card">
+<h2>Stored data, as the store holds it</h2>
+<pre id="data">{escape(item.data)}</pre>
+</div>
+<form method="post" action="/sign-out"><button class="danger" type="submit">Destroy this session</button></form>"""
+    return _layout("Session item", body, path="/session", user=user)

@@ -1,0 +1,63 @@
+"""A small app behind DynamoSessionMiddleware, for tests that serve it from several processes with uvicorn.
+
+    SESSION_TABLE=... SESSION_SECRET_KEY=... AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8001 \\
+        python -m uvicorn tests.apps.counter:app --host 127.0.0.1 --port 8002
+
+The table must exist. Every response is the session as JSON, with the ``pid`` of the process that served it:
+
+* ``GET /`` shows the session;
+* ``POST /set?key=K&value=V`` sets one key;
+* ``POST /increment`` adds one to ``count``;
+* ``POST /clear`` clears the session, which destroys it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
+
+
+def session_response(request: Request) -> JSONResponse:
+    return JSONResponse({"session": request.session, "pid": os.getpid()})
+
+
+async def show(request: Request) -> JSONResponse:
+    return session_response(request)
+
+
+async def set_value(request: Request) -> JSONResponse:
+    request.session[request.query_params["key"]] = request.query_params["value"]
+    return session_response(request)
+
+
+async def increment(request: Request) -> JSONResponse:
+    request.session["count"] = request.session.get("count", 0) + 1
+    return session_response(request)
+
+
+async def clear(request: Request) -> JSONResponse:
+    request.session.clear()
+    return session_response(request)
+
+
+def create_app() -> Starlette:
+    store = DynamoStore(boto3.Session(), table_name=os.environ["SESSION_TABLE"])
+    middleware = [Middleware(DynamoSessionMiddleware, store=store, secret_key=os.environ["SESSION_SECRET_KEY"])]
+    routes = [
+        Route("/", show),
+        Route("/set", set_value, methods=["POST"]),
+        Route("/increment", increment, methods=["POST"]),
+        Route("/clear", clear, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
+
+
+app = create_app()

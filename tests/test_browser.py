@@ -1,0 +1,133 @@
+"""The demo in a real browser: Debian's Chromium, driven by Playwright, against ``python -m demo_app``."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.test_demo_app import ROOT, DemoProcess, run_demo
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = ROOT / "docs" / "demo-signed-in.png"
+USER = "Ada Lovelace"
+ITEMS = ("espresso beans", "oat milk")
+COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+    """The demo as a real server process on a free port, embedded DynamoDB and all; stopped by PID at the end."""
+    with run_demo(tmp_path) as demo:
+        yield demo
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless. Playwright never downloads a browser for this test."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test drives Debian's Chromium. Install it with "
+            "`apt-get install chromium` (scripts/install does so when run as root)."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def session_cookie_value(page: Page) -> str:
+    cookies = [cookie for cookie in page.context.cookies() if cookie["name"] == "session"]
+    assert len(cookies) == 1, cookies
+    return cookies[0]["value"]
+
+
+def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: DemoProcess, browser: Browser) -> None:
+    context = browser.new_context(base_url=demo.url, viewport={"width": 1120, "height": 780})
+    page = context.new_page()
+
+    # Anonymous first: the home page alone starts no session.
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sessions stored in DynamoDB")
+    assert context.cookies() == []
+    page.get_by_role("link", name="Counter", exact=True).click()
+    expect(page.locator("#visits")).to_have_text("1")
+    anonymous_cookie = session_cookie_value(page)
+
+    # Sign in: a new token, and the visit counted before comes along.
+    page.get_by_role("link", name="Home", exact=True).click()
+    page.get_by_label("Your name").fill(USER)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {USER}")
+    expect(page.get_by_text(f"Signed in as {USER}")).to_be_visible()
+    assert session_cookie_value(page) != anonymous_cookie
+
+    # A few more visits.
+    page.get_by_role("link", name="Counter", exact=True).click()
+    expect(page.locator("#visits")).to_have_text("2")
+    page.reload()
+    expect(page.locator("#visits")).to_have_text("3")
+
+    # Two items in the cart, and a reload keeps them.
+    page.get_by_role("link", name="Cart", exact=True).click()
+    for item in ITEMS:
+        page.get_by_label("Item").fill(item)
+        page.get_by_role("button", name="Add to cart", exact=True).click()
+        expect(page.get_by_text(item, exact=True)).to_be_visible()
+    page.reload()
+    for item in ITEMS:
+        expect(page.get_by_text(item, exact=True)).to_be_visible()
+
+    # The cookie is HttpOnly and opaque: a signed random token, none of the session's content.
+    (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "session"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    value = cookie["value"]
+    assert COOKIE_VALUE.fullmatch(value), value
+    token = base64.urlsafe_b64decode(value.partition(".")[0] + "=")
+    for secret in ("Lovelace", "espresso", "visits"):  # long enough never to turn up in random base64 by chance
+        assert secret not in value
+        assert secret.encode() not in token
+
+    # The signed-in home page, for the docs.
+    page.get_by_role("link", name="Home", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {USER}")
+    expect(page.locator(".tile .number").first).to_have_text("3")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    assert SCREENSHOT.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    # Sign out: the session is destroyed and the cookie cleared.
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out")
+    assert [c for c in context.cookies() if c["name"] == "session"] == []
+
+    # The old cookie, put back, brings nothing back.
+    context.add_cookies([{"name": cookie["name"], "value": value, "url": demo.url, "httpOnly": True}])
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sessions stored in DynamoDB")
+    expect(page.get_by_text("Not signed in")).to_be_visible()
+    page.goto("/cart")
+    expect(page.get_by_text("Your cart is empty.")).to_be_visible()
+    page.goto("/session")
+    expect(page.locator("#missing")).to_contain_text("There is no item for your cookie's token")
+    context.close()

@@ -1,0 +1,155 @@
+"""Sessions shared across processes: uvicorn servers of tests/apps/counter.py, in processes of their own, on one
+DynamoDB Local table."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from starlette_dynamo_session import DynamoStore
+from tests.dynamodb_local import ROOT, free_port
+
+pytestmark = pytest.mark.dynamodb_local
+
+SECRET_KEY = "cross-process-secret"
+READY_TIMEOUT = 30.0  # seconds for a uvicorn server to answer its first request
+STOP_TIMEOUT = 10.0  # seconds for a uvicorn server to shut down after SIGTERM, before it is killed
+
+Serve = Callable[..., str]
+
+
+@pytest.fixture
+def shared_store(dynamodb_local_session: boto3.Session) -> DynamoStore:
+    """A table of its own on DynamoDB Local; the servers reach it through AWS_ENDPOINT_URL_DYNAMODB."""
+    store = DynamoStore(dynamodb_local_session, table_name=f"cross-process-{uuid.uuid4().hex}")
+    store.create_table()
+    return store
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server by its PID and reap it; after STOP_TIMEOUT, or if workers outlive it, SIGKILL its process
+    group (its own, started with it)."""
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited: the usual case
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=5).raise_for_status()
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    pytest.fail(f"uvicorn did not serve {url} (exit status {process.poll()}):\n{log.read_text()}", pytrace=False)
+
+
+@pytest.fixture
+def serve(shared_store: DynamoStore, tmp_path: Path) -> Iterator[Serve]:
+    """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options, and
+    return its URL once it answers; every server is stopped after the test."""
+    processes: list[subprocess.Popen[bytes]] = []
+    env = {**os.environ, "SESSION_TABLE": shared_store.table_name, "SESSION_SECRET_KEY": SECRET_KEY}
+
+    def serve(*options: str) -> str:
+        port = free_port()
+        log = tmp_path / f"uvicorn-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tests.apps.counter:app", "--host", "127.0.0.1", "--port", str(port)]
+                + list(options),
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, process, log)
+        return url
+
+    yield serve
+    for process in processes:
+        stop_server(process)
+
+
+def with_cookie(cookie: str) -> dict[str, str]:
+    return {"Cookie": f"session={cookie}"}
+
+
+def test_a_session_made_in_one_process_is_read_changed_and_destroyed_through_another(
+    serve: Serve, shared_store: DynamoStore
+) -> None:
+    first, second = serve(), serve()
+
+    created = httpx.post(f"{first}/set", params={"key": "user", "value": "alice"})
+    cookie = created.cookies["session"]
+    read = httpx.get(f"{second}/", headers=with_cookie(cookie))
+    assert read.json()["session"] == {"user": "alice"}
+    assert read.json()["pid"] != created.json()["pid"]
+
+    changed = httpx.post(f"{second}/set", params={"key": "user", "value": "bob"}, headers=with_cookie(cookie))
+    assert changed.json()["session"] == {"user": "bob"}
+    assert httpx.get(f"{first}/", headers=with_cookie(cookie)).json()["session"] == {"user": "bob"}
+
+    destroyed = httpx.post(f"{second}/clear", headers=with_cookie(cookie))
+    assert "Max-Age=0" in destroyed.headers["set-cookie"]
+    assert httpx.get(f"{first}/", headers=with_cookie(cookie)).json()["session"] == {}
+    assert shared_store.client.scan(TableName=shared_store.table_name)["Count"] == 0
+
+
+def test_uvicorn_with_two_workers_serves_one_session_consistently(serve: Serve) -> None:
+    url = serve("--workers", "2")
+    # No keep-alive: each request is a new connection, which either worker may accept.
+    with httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        first = client.post("/increment")
+        cookie = first.cookies["session"]
+        responses: list[dict[str, Any]] = [first.json()]
+        pids = {first.json()["pid"]}
+        while len(responses) < 10 or (len(pids) < 2 and len(responses) < 200):
+            responses.append(client.post("/increment", headers=with_cookie(cookie)).json())
+            pids.add(responses[-1]["pid"])
+        final = client.get("/", headers=with_cookie(cookie)).json()
+    assert len(pids) == 2, "one worker served every request"
+    assert [response["session"]["count"] for response in responses] == list(range(1, len(responses) + 1))
+    assert final["session"] == {"count": len(responses)}
+
+
+def test_concurrent_changes_to_one_session_through_two_workers_all_land(serve: Serve) -> None:
+    url = serve("--workers", "2")
+    with httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        cookie = client.post("/set", params={"key": "start", "value": "0"}).cookies["session"]
+
+        def set_key(number: int) -> int:
+            response = client.post(
+                "/set", params={"key": f"key-{number}", "value": str(number)}, headers=with_cookie(cookie)
+            )
+            response.raise_for_status()
+            return int(response.json()["pid"])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            pids = set(pool.map(set_key, range(24)))
+        final = client.get("/", headers=with_cookie(cookie)).json()
+    assert final["session"] == {"start": "0", **{f"key-{number}": str(number) for number in range(24)}}
+    assert len(pids) == 2, "one worker served every request"

@@ -1,0 +1,150 @@
+"""What only a real DynamoDB shows, checked against AWS's DynamoDB Local: the exact item size limit, TTL, conditional
+writes and transactions as the server enforces them, and the TTL sweeper."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from starlette_dynamo_session import DynamoStore, SessionConflict, SessionTooLarge
+from starlette_dynamo_session._store import MAX_ITEM_BYTES
+from tests.recorder import OperationRecorder
+
+pytestmark = [
+    pytest.mark.dynamodb_local,
+    pytest.mark.parametrize("boto_session", ["dynamodb-local"], indirect=True),
+]
+
+SWEEP_TIMEOUT = 60.0  # seconds; DynamoDB Local's sweeper deleted expired items 9 to 10 s after expiry when measured
+
+
+def later(seconds: float = 60) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
+    key = {store.token_name: {"S": store.key(token)}}
+    item = store.client.get_item(TableName=store.table_name, Key=key, ConsistentRead=True).get("Item")
+    return dict(item) if item is not None else None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def largest_data_dynamodb_accepts(store: DynamoStore, token: str, expiry: datetime) -> int:
+    """Bisect the longest ``data`` DynamoDB takes in the item ``store.save(token, data, expiry)`` writes: the item
+    is saved once with no data, then only its data attribute grows, written straight through the client."""
+    store.save(token, b"", expiry)
+    key = {store.token_name: {"S": store.key(token)}}
+
+    def accepted(length: int) -> bool:
+        try:
+            store.client.update_item(
+                TableName=store.table_name,
+                Key=key,
+                UpdateExpression="SET #d = :d",
+                ExpressionAttributeNames={"#d": store.data_name},
+                ExpressionAttributeValues={":d": {"B": b"x" * length}},
+            )
+        except ClientError as exc:
+            assert exc.response.get("Error", {}).get("Code") == "ValidationException", exc
+            assert "size" in str(exc), exc
+            return False
+        return True
+
+    accepted_length, refused_length = 0, MAX_ITEM_BYTES + 1
+    assert not accepted(refused_length)
+    while refused_length - accepted_length > 1:
+        middle = (accepted_length + refused_length) // 2
+        if accepted(middle):
+            accepted_length = middle
+        else:
+            refused_length = middle
+    return accepted_length
+
+
+@pytest.mark.parametrize(
+    "expiry",
+    [
+        datetime(2030, 1, 1, tzinfo=UTC),  # a whole second: trailing zeros
+        datetime(2030, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC),
+        datetime(2030, 1, 2, 3, 4, 5, 123_457, tzinfo=UTC),  # every digit significant
+    ],
+)
+def test_the_size_guard_accepts_exactly_what_dynamodb_accepts(
+    store: DynamoStore, recorder: OperationRecorder, expiry: datetime
+) -> None:
+    largest = largest_data_dynamodb_accepts(store, "probe", expiry)
+    recorder.take()
+    store.save("largest", b"x" * largest, expiry)
+    assert recorder.take() == ["UpdateItem"]
+    assert store.find("largest") == b"x" * largest
+    recorder.take()
+    with pytest.raises(SessionTooLarge, match="over DynamoDB's limit"):
+        store.save("one-byte-more", b"x" * (largest + 1), expiry)
+    assert recorder.take() == []
+
+
+def test_creating_the_table_twice_is_fine_and_ttl_is_enabled_on_the_ttl_attribute(store: DynamoStore) -> None:
+    store.create_table()
+    ttl = store.client.describe_time_to_live(TableName=store.table_name)["TimeToLiveDescription"]
+    assert (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")) == ("ENABLED", store.ttl_name)
+
+
+def test_enabling_ttl_again_is_refused_by_dynamodb_which_create_table_avoids(store: DynamoStore) -> None:
+    with pytest.raises(ClientError, match="TimeToLive is already enabled"):
+        store.client.update_time_to_live(
+            TableName=store.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": store.ttl_name}
+        )
+    store.create_table()
+
+
+def test_a_commit_on_a_stale_version_is_refused_by_the_server(store: DynamoStore) -> None:
+    store.commit("token", b"v1", later(), version=None)
+    store.commit("token", b"v2", later(), version=1)
+    with pytest.raises(SessionConflict, match="ConditionalCheckFailedException"):
+        store.commit("token", b"stale", later(), version=1)
+    assert store.find("token") == b"v2"
+
+
+def test_a_commit_with_previous_token_deletes_the_old_item_in_one_transaction(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    store.commit("old", b"data", later(), version=None)
+    recorder.take()
+    assert store.commit("new", b"data", later(), version=1, previous_token="old") == 1
+    assert recorder.take() == ["TransactWriteItems"]
+    assert raw_item(store, "old") is None
+    assert store.find("new") == b"data"
+
+
+def test_a_transaction_on_a_stale_version_changes_neither_item(store: DynamoStore) -> None:
+    store.commit("old", b"data", later(), version=None)
+    store.commit("old", b"changed", later(), version=1)
+    with pytest.raises(SessionConflict, match="TransactionCanceledException"):
+        store.commit("new", b"data", later(), version=1, previous_token="old")
+    assert store.find("old") == b"changed"
+    assert raw_item(store, "new") is None
+
+
+def test_an_expired_session_is_not_found_before_the_ttl_sweeper_deletes_it(store: DynamoStore) -> None:
+    # One millisecond past a whole second, so the TTL (rounded up) is nearly a second later than the expiry: in
+    # between, the server's sweeper cannot have deleted the item yet.
+    expiry = datetime.fromtimestamp(int(time.time()) + 3, UTC) + timedelta(milliseconds=1)
+    store.save("token", b"data", expiry)
+    assert store.find("token") == b"data"
+    assert wait_until(lambda: store.find("token") is None, timeout=10)
+    assert raw_item(store, "token") is not None
+    assert wait_until(lambda: raw_item(store, "token") is None, timeout=SWEEP_TIMEOUT)
