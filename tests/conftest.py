@@ -14,8 +14,16 @@ from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
-from tests.dynamodb_local import dynamodb_local_endpoint, dynamodb_local_session  # noqa: F401 - fixtures
+from tests.dynamodb_local import (  # noqa: F401 - fixtures
+    drop_created_tables,
+    dynamodb_local_endpoint,
+    dynamodb_local_session,
+)
 from tests.recorder import OperationRecorder
+
+# The AWS settings the tests were started with, before aws_environment hides them: used only with TEST_ON_AWS=1.
+AWS_SETTINGS_AT_START = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+ON_AWS = os.environ.get("TEST_ON_AWS") == "1"
 
 SECRET_KEY = "test-secret-key"
 TEST_TABLE = "test-sessions"
@@ -45,16 +53,45 @@ def aws() -> Iterator[None]:
         yield
 
 
-# Every test that uses boto_session (and so recorder, store and client_factory) runs on each backend.
-BACKENDS = [pytest.param("moto"), pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)]
+# Every test that uses boto_session (and so recorder, store and client_factory) runs on each backend; with
+# TEST_ON_AWS=1, on real AWS instead.
+BACKENDS = (
+    [pytest.param("aws", marks=pytest.mark.aws)]
+    if ON_AWS
+    else [pytest.param("moto"), pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)]
+)
+BACKEND_FIXTURES = {"moto": "moto_session", "dynamodb-local": "dynamodb_local_session", "aws": "real_aws_session"}
 
 
 @pytest.fixture(params=BACKENDS)
 def boto_session(request: pytest.FixtureRequest) -> boto3.Session:
     """The shared session of this test's backend: moto in-process, or AWS's DynamoDB Local (one server per test
-    session, shared by all tests, so a test's tables are dropped after it)."""
-    backend = "moto_session" if request.param == "moto" else "dynamodb_local_session"
-    return cast(boto3.Session, request.getfixturevalue(backend))
+    session, shared by all tests, so a test's tables are dropped after it), or real AWS with TEST_ON_AWS=1."""
+    return cast(boto3.Session, request.getfixturevalue(BACKEND_FIXTURES[request.param]))
+
+
+@pytest.fixture
+def real_aws_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+    """A session with the AWS settings the tests were started with (TEST_ON_AWS=1 only); the tables it creates are
+    deleted after the test."""
+    with monkeypatch.context() as settings:
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            settings.delenv(name)
+        for name, value in AWS_SETTINGS_AT_START.items():
+            settings.setenv(name, value)
+        configured = boto3.Session()
+        credentials = configured.get_credentials()
+        region = configured.region_name
+    if credentials is None or region is None:
+        pytest.fail("TEST_ON_AWS=1 needs AWS credentials and a region in the environment or the AWS config files")
+    frozen = credentials.get_frozen_credentials()
+    session = boto3.Session(
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+        region_name=region,
+    )
+    yield from drop_created_tables(session)
 
 
 @pytest.fixture

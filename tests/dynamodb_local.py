@@ -9,7 +9,6 @@ the test created. A server that cannot start fails the tests that need it, local
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import shutil
 import socket
@@ -21,14 +20,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "dynamodb-local"
@@ -135,13 +131,6 @@ def start() -> DynamoDBLocal:
     raise DynamoDBLocalError(f"DynamoDB Local found no free port in {START_ATTEMPTS} attempts")
 
 
-@functools.cache
-def _admin_client(endpoint: str) -> DynamoDBClient:
-    """One client per server for the fixtures' own housekeeping, made once: clients are slow to make."""
-    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-    return session.client("dynamodb", endpoint_url=endpoint)
-
-
 @pytest.fixture(scope="session")
 def dynamodb_local_endpoint() -> Iterator[str]:
     """The URL of the DynamoDB Local that this test session started (once), and stops at its end."""
@@ -164,13 +153,17 @@ def dynamodb_local_session(dynamodb_local_endpoint: str, monkeypatch: pytest.Mon
     """A boto3 Session whose DynamoDB clients talk to DynamoDB Local; the tables it creates are dropped afterwards,
     so a test may use fixed table names."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint)
-    session = boto3.Session()
+    yield from drop_created_tables(boto3.Session())
+
+
+def drop_created_tables(session: boto3.Session) -> Iterator[boto3.Session]:
+    """Yield ``session``, then delete every table that its clients created."""
     created: list[str] = []
     session.events.register(
         "provide-client-params.dynamodb.CreateTable", lambda params, **_: created.append(params["TableName"])
     )
     yield session
-    client = _admin_client(dynamodb_local_endpoint)
+    client = session.client("dynamodb")
     for table in created:
         try:
             client.delete_table(TableName=table)
