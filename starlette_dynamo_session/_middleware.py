@@ -63,7 +63,6 @@ class _RequestState:
     stored: StoredSession | None = None
     created: float = 0.0
     initial: str = "{}"
-    cookie_sent: bool = False  # the request carried a session cookie at all
     regenerate: bool = False
 
 
@@ -130,16 +129,14 @@ class DynamoSessionMiddleware:
 
         state = _RequestState(session=Session())
         cookie = HTTPConnection(scope).cookies.get(self.session_cookie)
-        if cookie is not None:
-            state.cookie_sent = True
-            token = self.signer.unsign(cookie)
-            if token is not None:
-                try:
-                    stored = await self._in_thread(self.store.load, token)
-                except SessionError as exc:
-                    await self._refuse(scope, receive, send, exc)
-                    return
-                self._adopt(state, token, stored)
+        token = None if cookie is None else self.signer.unsign(cookie)
+        if token is not None:
+            try:
+                stored = await self._in_thread(self.store.load, token)
+            except SessionError as exc:
+                await self._refuse(scope, receive, send, exc)
+                return
+            self._adopt(state, token, stored)
         scope["session"] = state.session
         scope[STATE_SCOPE_KEY] = state
 
@@ -186,10 +183,10 @@ class DynamoSessionMiddleware:
             if state.token is not None and state.stored is not None and self._idle_deadline_is_stale(state, now):
                 await self._in_thread(self._refresh, state.token, state.stored, state.created, now)
             return None
-        if current == "{}":  # the session was cleared: destroy it
-            if state.token is not None:
-                await self._in_thread(self.store.delete, state.token)
-            return self._expired_cookie() if state.cookie_sent else None
+        if current == "{}":  # a stored session was cleared: destroy it
+            assert state.token is not None  # noqa: S101 - an unchanged empty session returned above
+            await self._in_thread(self.store.delete, state.token)
+            return self._expired_cookie()
         return await self._write(state, current, now, new_token() if state.token is None else state.token)
 
     async def _write(self, state: _RequestState, current: str, now: float, token: str) -> str:
