@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from starlette_dynamo_session import DynamoStore, SessionConflict, SessionTooLarge
 from starlette_dynamo_session._store import MAX_ITEM_BYTES
+from tests.endpoints import later, raw_item
 from tests.recorder import OperationRecorder
 
 pytestmark = [
@@ -21,16 +21,6 @@ pytestmark = [
 ]
 
 SWEEP_TIMEOUT = 60.0  # seconds; DynamoDB Local's sweeper deleted expired items 9 to 10 s after expiry when measured
-
-
-def later(seconds: float = 60) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
-def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
-    key = {store.token_name: {"S": store.key(token)}}
-    item = store.client.get_item(TableName=store.table_name, Key=key, ConsistentRead=True).get("Item")
-    return dict(item) if item is not None else None
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:

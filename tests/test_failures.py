@@ -14,17 +14,9 @@ from starlette.routing import Route
 from starlette_dynamo_session import DynamoStore, StoreUnavailable, TableNotFound
 from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from tests.conftest import ClientFactory
+from tests.endpoints import update_session, view_session
 from tests.faults import FaultInjector
 from tests.recorder import OperationRecorder
-
-
-async def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-async def update_session(request: Request) -> JSONResponse:
-    request.session.update(await request.json())
-    return JSONResponse({"session": request.session})
 
 
 async def fill_session(request: Request) -> JSONResponse:

@@ -6,23 +6,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from tests.conftest import ClientFactory
+from tests.endpoints import update_session, view_session
 from tests.recorder import OperationRecorder
-
-
-async def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-async def update_session(request: Request) -> JSONResponse:
-    request.session.update(await request.json())
-    return JSONResponse({"session": request.session})
-
 
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 

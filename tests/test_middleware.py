@@ -19,30 +19,12 @@ from starlette.types import Receive, Scope, Send
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._session import decode_payload
 from tests.conftest import SECRET_KEY, ClientFactory
+from tests.endpoints import add_to_cart, clear_session, update_session, view_session
 from tests.recorder import OperationRecorder
-
-
-async def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-async def update_session(request: Request) -> JSONResponse:
-    request.session.update(await request.json())
-    return JSONResponse({"session": request.session})
-
-
-async def add_to_cart(request: Request) -> JSONResponse:
-    request.session.setdefault("cart", []).append(request.query_params["item"])
-    return JSONResponse({"session": request.session})
 
 
 async def append_in_place(request: Request) -> JSONResponse:
     request.session["cart"].append(request.query_params["item"])
-    return JSONResponse({"session": request.session})
-
-
-async def clear_session(request: Request) -> JSONResponse:
-    request.session.clear()
     return JSONResponse({"session": request.session})
 
 

@@ -11,16 +11,8 @@ from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoStore, regenerate_session
 from tests.conftest import ClientFactory
+from tests.endpoints import add_to_cart, view_session
 from tests.recorder import OperationRecorder
-
-
-async def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-async def add_to_cart(request: Request) -> JSONResponse:
-    request.session.setdefault("cart", []).append(request.query_params["item"])
-    return JSONResponse({"session": request.session})
 
 
 async def sign_in(request: Request) -> JSONResponse:

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import pytest
 from starlette.datastructures import Secret
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from starlette_dynamo_session._signing import TokenSigner, new_token
 from tests.conftest import ClientFactory
+from tests.endpoints import update_session, view_session
 from tests.recorder import OperationRecorder
-
-
-async def view_session(request: Request) -> JSONResponse:
-    return JSONResponse({"session": request.session})
-
-
-async def update_session(request: Request) -> JSONResponse:
-    request.session.update(await request.json())
-    return JSONResponse({"session": request.session})
-
 
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 

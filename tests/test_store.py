@@ -20,17 +20,8 @@ from starlette_dynamo_session import (
     TableNotFound,
 )
 from starlette_dynamo_session._store import MAX_ITEM_BYTES
+from tests.endpoints import later, raw_item
 from tests.recorder import OperationRecorder
-
-
-def later(seconds: float = 60) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
-def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
-    key = {store.token_name: {"S": store.key(token)}}
-    item = store.client.get_item(TableName=store.table_name, Key=key, ConsistentRead=True).get("Item")
-    return dict(item) if item is not None else None
 
 
 def test_default_table_and_attribute_names(boto_session: boto3.Session) -> None:
