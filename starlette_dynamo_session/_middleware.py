@@ -27,6 +27,7 @@ from starlette_dynamo_session._session import (
     decode_payload,
     dumps,
     encode_payload,
+    session_text,
 )
 from starlette_dynamo_session._signing import SecretKey, TokenSigner, new_token
 from starlette_dynamo_session._store import DynamoStore, StoredSession
@@ -170,7 +171,7 @@ class DynamoSessionMiddleware:
         state.token, state.stored = token, stored
         state.created, data = decoded
         state.session.update(data)
-        state.initial = dumps(data)
+        state.initial = session_text(stored.data, data)
 
     async def _persist(self, state: _RequestState) -> str | None:
         """Save, delete or refresh the session as the request left it; return the ``Set-Cookie`` value, if any."""

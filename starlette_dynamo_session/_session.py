@@ -33,9 +33,21 @@ def dumps(session: dict[str, Any]) -> str:
     return json.dumps(session, separators=(",", ":"), ensure_ascii=False)
 
 
+_SESSION_FIELD = ',"session":'
+
+
 def encode_payload(created: float, session_json: str) -> bytes:
     """The bytes stored for a session: its creation time (epoch seconds) and its data."""
-    return f'{{"created":{created!r},"session":{session_json}}}'.encode()
+    return f'{{"created":{created!r}{_SESSION_FIELD}{session_json}}}'.encode()
+
+
+def session_text(data: bytes, session: dict[str, Any]) -> str:
+    """``dumps(session)`` for a session decoded from ``data``, cut out of ``data`` when ``encode_payload`` wrote it
+    (``dumps`` text survives a round trip through ``json.loads`` unchanged), so it is not serialized again."""
+    text = data.decode("utf-8")
+    if text.startswith('{"created":') and text.endswith("}") and (at := text.find(_SESSION_FIELD)) != -1:
+        return text[at + len(_SESSION_FIELD) : -1]
+    return dumps(session)
 
 
 def decode_payload(data: bytes) -> tuple[float, dict[str, Any]] | None:

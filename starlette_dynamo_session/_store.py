@@ -45,6 +45,8 @@ DEFAULT_CONFIG = Config(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _USABLE_TABLE_STATUSES = frozenset({"ACTIVE", "UPDATING"})
 _LOST_RACE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
+# A conditional write that another region's write beat, on a multi-region strongly consistent table.
+_LOST_RACE_CODES = ("ConditionalCheckFailedException", "ReplicatedWriteConflictException")
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +340,7 @@ class DynamoStore:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
             # A transaction names why it was cancelled in its message: a failed condition, or a concurrent write
             # to one of its items; either way another writer got there first.
-            if code == "ConditionalCheckFailedException" or (
+            if code in _LOST_RACE_CODES or (
                 code == "TransactionCanceledException" and any(reason in str(exc) for reason in _LOST_RACE_REASONS)
             ):
                 raise SessionConflict(f"{operation} lost to a concurrent write ({code})") from exc
