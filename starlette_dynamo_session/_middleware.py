@@ -47,9 +47,9 @@ IDLE_REFRESH_FRACTION = 0.1
 RETRY_AFTER_SECONDS = 5
 # Conflicting writes on one session are retried this many times, after a random pause of up to
 # CONFLICT_BACKOFF * 2**attempt seconds (capped at CONFLICT_BACKOFF_CAP).
-MAX_COMMIT_ATTEMPTS = 20
+MAX_COMMIT_ATTEMPTS = 40
 CONFLICT_BACKOFF = 0.002
-CONFLICT_BACKOFF_CAP = 0.1
+CONFLICT_BACKOFF_CAP = 0.2
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _EXPIRED = "expires=Thu, 01 Jan 1970 00:00:00 GMT"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
 __all__ = ["Session", "regenerate_session"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Where the middleware keeps its per-request state in the ASGI scope.
 STATE_SCOPE_KEY = "starlette_dynamo_session.state"
@@ -29,8 +32,11 @@ class Session(dict[str, Any]):
 
 
 def dumps(session: dict[str, Any]) -> str:
-    """The canonical JSON text of a session, used both to store it and to detect changes."""
-    return json.dumps(session, separators=(",", ":"), ensure_ascii=False)
+    """The canonical JSON text of a session, used both to store it and to detect changes.
+
+    Text stays as it is, except lone surrogates (which JSON may hold but UTF-8 cannot), which are escaped."""
+    text = json.dumps(session, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 _SESSION_FIELD = ',"session":'

@@ -16,7 +16,9 @@ SecretKey = str | Secret
 
 # 32 random bytes, base64url without padding: 256 bits of entropy in 43 characters.
 TOKEN_BYTES = 32
-_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+# A token and its HMAC-SHA256 signature, both base64url without padding, exactly as ``sign`` writes them: itsdangerous
+# also accepts other spellings of the same signature, which would make one cookie into many.
+_COOKIE_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 _SALT = "starlette_dynamo_session.token"
 
 
@@ -46,9 +48,10 @@ class TokenSigner:
         return self._signer.sign(token).decode("ascii")
 
     def unsign(self, cookie_value: str) -> str | None:
-        """The token inside a cookie value, or ``None`` when the signature or the token's shape is wrong."""
-        try:
-            token = self._signer.unsign(cookie_value.encode("utf-8", "replace")).decode("ascii")
-        except (itsdangerous.BadSignature, UnicodeDecodeError):
+        """The token inside a cookie value, or ``None`` when the signature or the value's shape is wrong."""
+        if not _COOKIE_PATTERN.fullmatch(cookie_value):
             return None
-        return token if _TOKEN_PATTERN.fullmatch(token) else None
+        try:
+            return self._signer.unsign(cookie_value.encode("ascii")).decode("ascii")
+        except itsdangerous.BadSignature:
+            return None
