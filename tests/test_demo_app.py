@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -327,11 +328,9 @@ def wait_until_healthy(demo: DemoProcess) -> None:
         while time.monotonic() < deadline:
             if demo.process.poll() is not None:
                 pytest.fail(f"the demo exited with {demo.process.returncode}:\n{demo.output()}")
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if http.get(f"{demo.url}/healthz").status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
             time.sleep(0.1)
     pytest.fail(f"the demo did not answer /healthz within {STARTUP_TIMEOUT} s:\n{demo.output()}")
 
