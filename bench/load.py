@@ -38,7 +38,6 @@ from bench.apps import OperationCounter
 from starlette_dynamo_session import DynamoStore
 from starlette_dynamo_session._session import dumps, encode_payload
 from starlette_dynamo_session._signing import new_token
-from starlette_dynamo_session._store import _number_from_datetime, _ttl_seconds
 
 RAW_ITEMS = 256  # distinct items the raw GetItem baseline cycles through
 SESSION_LIFETIME = timedelta(days=14)
@@ -145,13 +144,7 @@ def raw_item(store: DynamoStore, token: str, session_bytes: int) -> dict[str, An
     """The item ``DynamoStore.save`` would write for a session of about ``session_bytes`` bytes of JSON."""
     expiry = datetime.now(UTC) + SESSION_LIFETIME
     data = encode_payload(time.time(), dumps({"blob": "x" * max(0, session_bytes - 11)}))
-    return {
-        store.token_name: {"S": store.key(token)},
-        store.data_name: {"B": data},
-        store.expiry_name: {"N": _number_from_datetime(expiry)},
-        store.ttl_name: {"N": str(_ttl_seconds(expiry))},
-        store.version_name: {"N": "1"},
-    }
+    return dict(store.item(token, data, expiry, version=1))
 
 
 def run_raw(table: str, op: str, n: int, threads: int, session_bytes: int) -> Result:

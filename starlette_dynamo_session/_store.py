@@ -287,18 +287,24 @@ class DynamoStore:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": self._ttl_name},
             )
 
+    def item(self, token: str, data: bytes, expiry: datetime, *, version: int) -> dict[str, AttributeValueTypeDef]:
+        """The whole item stored for ``token``, as DynamoDB attribute values: what ``save`` and ``commit`` write."""
+        micros = (expiry.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)  # exact: no float on the way
+        return {
+            self._token_name: {"S": self.key(token)},
+            self._data_name: {"B": data},
+            # The exact expiry in epoch seconds with six decimals; the TTL in whole seconds, rounded up.
+            self._expiry_name: {"N": f"{micros // 1_000_000}.{micros % 1_000_000:06d}"},
+            self._ttl_name: {"N": str(-(-micros // 1_000_000))},
+            self._version_name: {"N": str(version)},
+        }
+
     def _update_request(
         self, token: str, data: bytes, expiry: datetime, *, version: int | None, condition: str | None
     ) -> dict[str, Any]:
         """Build an UpdateItem request that writes the whole item, after checking its size."""
-        key = self.key(token)
-        attributes: dict[str, AttributeValueTypeDef] = {
-            self._token_name: {"S": key},
-            self._data_name: {"B": data},
-            self._expiry_name: {"N": _number_from_datetime(expiry)},
-            self._ttl_name: {"N": str(_ttl_seconds(expiry))},
-            self._version_name: {"N": str((version or 0) + 1)},
-        }
+        attributes = self.item(token, data, expiry, version=(version or 0) + 1)
+        key = attributes[self._token_name]["S"]
         size = item_size(attributes)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
@@ -379,21 +385,9 @@ def _number_size(text: str) -> int:
     return (highest - lowest + 1) // 2 + 1 + sign
 
 
-def _number_from_datetime(moment: datetime) -> str:
-    """Epoch seconds with exactly six decimals, computed without going through a float."""
-    micros = (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
-    seconds, fraction = divmod(micros, 1_000_000)
-    return f"{seconds}.{fraction:06d}"
-
-
 def _datetime_from_number(text: str) -> datetime:
     micros = int(Decimal(text) * 1_000_000)
     return _EPOCH + timedelta(microseconds=micros)
-
-
-def _ttl_seconds(moment: datetime) -> int:
-    micros = (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
-    return -(-micros // 1_000_000)
 
 
 def _error_code(exc: ClientError) -> str:
