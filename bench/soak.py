@@ -328,17 +328,11 @@ def no_cookies() -> CookieJar:
 
 def environment(endpoint: str, own_dynamodb: bool) -> dict[str, str]:
     """The servers' environment: DynamoDB at ``endpoint``; fake credentials when it is our own DynamoDB Local."""
-    env = dict(os.environ)
     if own_dynamodb:
-        env = {name: value for name, value in env.items() if not name.startswith(("AWS_", "BOTO_"))}
-        env.update(
-            AWS_ACCESS_KEY_ID="soak",
-            AWS_SECRET_ACCESS_KEY="soak",  # noqa: S106 - DynamoDB Local checks no credentials
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_EC2_METADATA_DISABLED="true",
-            AWS_CONFIG_FILE=os.devnull,
-            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        )
+        from bench.servers import bench_environment  # bench/ is importable once main() has put the root on sys.path
+
+        return bench_environment(endpoint)
+    env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     env["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
