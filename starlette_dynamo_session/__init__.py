@@ -1,5 +1,6 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
+from starlette_dynamo_session._base import SessionStore, StoredSession
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
     SessionError,
@@ -7,9 +8,10 @@ from starlette_dynamo_session._exceptions import (
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
-from starlette_dynamo_session._session import Session, regenerate_session
-from starlette_dynamo_session._store import DynamoStore, StoredSession
+from starlette_dynamo_session._session import Session, regenerate_session, session_key
+from starlette_dynamo_session._store import MAX_ITEM_BYTES, DynamoStore, item_size
 
 __version__ = "0.1.0"
 
@@ -17,10 +19,15 @@ __all__ = [
     "__version__",
     "DynamoSessionMiddleware",
     "DynamoStore",
+    "IDLE_REFRESH_FRACTION",
+    "item_size",
+    "MAX_ITEM_BYTES",
     "regenerate_session",
     "Session",
+    "session_key",
     "SessionConflict",
     "SessionError",
+    "SessionStore",
     "SessionTooLarge",
     "StoredSession",
     "StoreUnavailable",
@@ -28,5 +35,7 @@ __all__ = [
 ]
 
 for _name in __all__[1:]:
-    globals()[_name].__module__ = "starlette_dynamo_session"
-del _name
+    _value = globals()[_name]
+    if callable(_value):
+        _value.__module__ = "starlette_dynamo_session"
+del _name, _value

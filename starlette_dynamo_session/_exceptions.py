@@ -11,6 +11,11 @@ All of them derive from one base class, so one ``except`` clause catches them:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette_dynamo_session._base import StoredSession
+
 __all__ = ["SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
 
 
@@ -47,5 +52,12 @@ class SessionTooLarge(SessionError):
 class SessionConflict(SessionError):
     """A conditional write found another version of the item than the one it was based on.
 
-    ``DynamoStore.commit`` raises it; the middleware answers it by merging and retrying.
+    ``SessionStore.write`` raises it; the middleware answers it by merging and retrying. When the store returned
+    the item that won (``item_returned``), ``current`` is that session, or ``None`` when it was deleted or has
+    expired; otherwise the caller has to read it again.
     """
+
+    def __init__(self, message: str, *, current: StoredSession | None = None, item_returned: bool = False) -> None:
+        super().__init__(message)
+        self.current = current
+        self.item_returned = item_returned

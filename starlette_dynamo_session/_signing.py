@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 import itsdangerous
 from starlette.datastructures import Secret
 
-__all__ = ["SecretKey", "TokenSigner", "new_token"]
+__all__ = ["SecretKey", "TokenSigner", "digest", "new_token"]
 
 SecretKey = str | Secret
 
@@ -25,6 +26,15 @@ _SALT = "starlette_dynamo_session.token"
 def new_token() -> str:
     """A new session token with 256 bits from the operating system's secure random source."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def digest(token: str) -> str:
+    """The public id of a token, which keys its item: its SHA-256 digest, base64url without padding.
+
+    A copy of the table holds only these, and the token cannot be recovered from one.
+    """
+    hashed = hashlib.sha256(token.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode("ascii")
 
 
 class TokenSigner:

@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import anyio
+import anyio.to_thread
 import boto3
+from anyio.lowlevel import RunVar
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from starlette_dynamo_session._exceptions import SessionConflict, SessionTooLarge, StoreUnavailable, TableNotFound
+from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._exceptions import (
+    SessionConflict,
+    SessionError,
+    SessionTooLarge,
+    StoreUnavailable,
+    TableNotFound,
+)
+from starlette_dynamo_session._signing import digest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef, UpdateItemInputTypeDef
 
-__all__ = ["DynamoStore", "StoredSession"]
+__all__ = ["MAX_ITEM_BYTES", "DynamoStore", "item_size"]
+
+T = TypeVar("T")
 
 DEFAULT_TABLE_NAME = "sessions"
 DEFAULT_TOKEN_NAME = "token"  # noqa: S105 - an attribute name, not a secret
 DEFAULT_DATA_NAME = "data"
 DEFAULT_EXPIRY_NAME = "expiry"
 DEFAULT_TTL_NAME = "ttl"
+DEFAULT_CREATED_NAME = "created"
 DEFAULT_VERSION_NAME = "version"
 
 # DynamoDB's item size limit: attribute names and values, counted as DynamoDB counts them.
@@ -42,26 +53,28 @@ DEFAULT_CONFIG = Config(
     user_agent_extra="starlette-dynamo-session",
 )
 
+# The DynamoDB error codes that mean something to the caller, and the reasons a transaction names for each of its
+# items (``CancellationReasons[].Code``). Every other error is StoreUnavailable.
+ERROR_CODES: Mapping[str, type[SessionError]] = {
+    "ResourceNotFoundException": TableNotFound,
+    "ConditionalCheckFailedException": SessionConflict,  # another writer got there first
+    "TransactionConflictException": SessionConflict,  # a transaction was changing the item
+    "ReplicatedWriteConflictException": SessionConflict,  # another region's write won (multi-region tables)
+    "ConditionalCheckFailed": SessionConflict,
+    "TransactionConflict": SessionConflict,
+}
+# The failures that carry the item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD; none when it is absent).
+ITEM_RETURNED_CODES = frozenset({"ConditionalCheckFailedException", "ConditionalCheckFailed"})
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _USABLE_TABLE_STATUSES = frozenset({"ACTIVE", "UPDATING"})
-_LOST_RACE_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
-# A conditional write that another region's write beat, on a multi-region strongly consistent table.
-_LOST_RACE_CODES = ("ConditionalCheckFailedException", "ReplicatedWriteConflictException")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    """One session item as the store holds it: the bytes, their exact expiry and the item's version."""
-
-    data: bytes
-    expiry: datetime
-    version: int
 
 
 class DynamoStore:
     """Keeps session data in one DynamoDB table, keyed by a SHA-256 digest of the session token.
 
-    It is safe to share between threads: it holds nothing but a botocore client, which is thread-safe.
+    It is safe to share between threads and event loops: it holds a botocore client, which is thread-safe.
 
     Usage::
 
@@ -76,13 +89,13 @@ class DynamoStore:
       and event handlers apply to every request the store makes. Defaults to ``boto3.Session()``.
     * **client** - *(optional)* an existing DynamoDB client to use instead of making one. It cannot be combined
       with ``session`` or ``config``.
-    * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **version_name** -
-      *(optional)* the table and its attribute names.
+    * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **created_name**,
+      **version_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
       (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections).
 
     Raises ``ValueError`` when ``client`` comes with ``session`` or ``config``, or when two attribute names are
-    the same.
+    the same or one is empty.
     """
 
     def __init__(
@@ -95,10 +108,11 @@ class DynamoStore:
         data_name: str = DEFAULT_DATA_NAME,
         expiry_name: str = DEFAULT_EXPIRY_NAME,
         ttl_name: str = DEFAULT_TTL_NAME,
+        created_name: str = DEFAULT_CREATED_NAME,
         version_name: str = DEFAULT_VERSION_NAME,
         config: Config | None = None,
     ) -> None:
-        names = (token_name, data_name, expiry_name, ttl_name, version_name)
+        names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name)
         if len(set(names)) != len(names):
             raise ValueError(f"attribute names must all differ, got {names!r}")
         if not all(names) or not table_name:
@@ -115,8 +129,20 @@ class DynamoStore:
         self._data_name = data_name
         self._expiry_name = expiry_name
         self._ttl_name = ttl_name
+        self._created_name = created_name
         self._version_name = version_name
-        self._names = {"#k": token_name, "#d": data_name, "#e": expiry_name, "#t": ttl_name, "#v": version_name}
+        self._names = {
+            "#data": data_name,
+            "#expiry": expiry_name,
+            "#ttl": ttl_name,
+            "#created": created_name,
+            "#version": version_name,
+        }
+        # Session I/O runs in worker threads of its own, as many as the client has pooled connections, so it neither
+        # waits for a connection nor takes the threads the application's sync endpoints run in. One limiter per event
+        # loop: a limiter cannot be shared between loops.
+        self._threads = int(getattr(self._client.meta.config, "max_pool_connections", 10))
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar("starlette_dynamo_session.limiter")
 
     @property
     def table_name(self) -> str:
@@ -144,6 +170,11 @@ class DynamoStore:
         return self._ttl_name
 
     @property
+    def created_name(self) -> str:
+        """The attribute holding the session's creation instant (a number: epoch seconds with microseconds)."""
+        return self._created_name
+
+    @property
     def version_name(self) -> str:
         """The attribute holding the item's version, which conditional writes compare."""
         return self._version_name
@@ -153,15 +184,9 @@ class DynamoStore:
         """The botocore DynamoDB client every request goes through."""
         return self._client
 
-    @property
-    def max_pool_connections(self) -> int:
-        """How many HTTP connections the client keeps: the number of threads that can use it without waiting."""
-        return int(getattr(self._client.meta.config, "max_pool_connections", 10))
-
     def key(self, token: str) -> str:
         """The partition key stored for ``token``: its SHA-256 digest, base64url without padding."""
-        digest = hashlib.sha256(token.encode("utf-8")).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return digest(token)
 
     def find(self, token: str) -> bytes | None:
         """Return the data saved under ``token``.
@@ -170,76 +195,21 @@ class DynamoStore:
         items up to days late, so the expiry is checked on every read. The read is strongly consistent.
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        stored = self.load(token)
-        return None if stored is None else stored.data
-
-    def load(self, token: str) -> StoredSession | None:
-        """Like ``find``, but return the data with its expiry and version, for a later ``commit``."""
-        with self._translate_errors("GetItem"):
-            response = self._client.get_item(
-                TableName=self._table_name,
-                Key={self._token_name: {"S": self.key(token)}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
-        if item is None:
-            return None
-        expiry = _datetime_from_number(item[self._expiry_name]["N"])
-        if expiry.timestamp() <= time.time():
-            return None
-        return StoredSession(
-            data=bytes(item[self._data_name]["B"]),
-            expiry=expiry,
-            version=int(item.get(self._version_name, {"N": "0"})["N"]),
-        )
+        record = self._read(token)
+        return None if record is None else record.data
 
     def save(self, token: str, data: bytes, expiry: datetime) -> None:
         """Save ``data`` under ``token`` until ``expiry``, inserting it or replacing what is there.
 
-        ``expiry`` is an aware datetime (a naive one is read as local time, as ``datetime.timestamp`` does).
-        Raises ``SessionTooLarge`` before sending anything when the item would exceed DynamoDB's 400 KB limit,
-        and ``TableNotFound`` or ``StoreUnavailable``.
+        ``expiry`` is an aware datetime (a naive one is read as local time, as ``datetime.timestamp`` does). A
+        replaced session keeps its creation time, and its version counts on. Raises ``SessionTooLarge`` before
+        sending anything when the item would exceed DynamoDB's 400 KB limit, and ``TableNotFound`` or
+        ``StoreUnavailable``.
         """
-        update = self._update_request(token, data, expiry, version=None, condition=None)
+        record = StoredSession(data=data, created=datetime.fromtimestamp(time.time(), UTC), expiry=expiry, version=1)
+        request = self._update_request(token, record, condition=None)
         with self._translate_errors("UpdateItem"):
-            self._client.update_item(**update)
-
-    def commit(
-        self,
-        token: str,
-        data: bytes,
-        expiry: datetime,
-        *,
-        version: int | None,
-        previous_token: str | None = None,
-    ) -> int:
-        """Save ``data`` under ``token`` only if the item is still at ``version``, and return the new version.
-
-        ``version=None`` means the item must not exist yet. With ``previous_token``, the item saved at ``version``
-        under that token is deleted in the same transaction and ``token``, which must be new, takes its place.
-        Raises ``SessionConflict`` when another writer got there first, ``SessionTooLarge`` before sending
-        anything when the item is too large, and ``TableNotFound`` or ``StoreUnavailable``.
-        """
-        if previous_token is None:
-            condition = "attribute_not_exists(#k)" if version is None else "#v = :expected"
-            update = self._update_request(token, data, expiry, version=version, condition=condition)
-            with self._translate_errors("UpdateItem"):
-                self._client.update_item(**update)
-            return (version or 0) + 1
-        put = self._update_request(token, data, expiry, version=None, condition="attribute_not_exists(#k)")
-        actions: list[Any] = [{"Update": put}]
-        if version is not None:
-            delete = {
-                "TableName": self._table_name,
-                "Key": {self._token_name: {"S": self.key(previous_token)}},
-                "ConditionExpression": "#v = :expected",
-                "ExpressionAttributeNames": {"#v": self._version_name},
-                "ExpressionAttributeValues": {":expected": {"N": str(version)}},
-            }
-            actions.append({"Delete": delete})
-        with self._translate_errors("TransactWriteItems"):
-            self._client.transact_write_items(TransactItems=actions)
-        return 1
+            self._client.update_item(**request)
 
     def delete(self, token: str) -> None:
         """Delete the session saved under ``token``; deleting an unknown token is not an error.
@@ -247,7 +217,7 @@ class DynamoStore:
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         with self._translate_errors("DeleteItem"):
-            self._client.delete_item(TableName=self._table_name, Key={self._token_name: {"S": self.key(token)}})
+            self._client.delete_item(TableName=self._table_name, Key=self._key(token))
 
     def ping(self) -> None:
         """Check that the table exists and can be used; return quietly when it can.
@@ -274,7 +244,7 @@ class DynamoStore:
                     BillingMode="PAY_PER_REQUEST",
                 )
             except ClientError as exc:
-                if _error_code(exc) != "ResourceInUseException":
+                if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                     raise
             self._client.get_waiter("table_exists").wait(
                 TableName=self._table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
@@ -287,78 +257,160 @@ class DynamoStore:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": self._ttl_name},
             )
 
-    def item(self, token: str, data: bytes, expiry: datetime, *, version: int) -> dict[str, AttributeValueTypeDef]:
-        """The whole item stored for ``token``, as DynamoDB attribute values: what ``save`` and ``commit`` write."""
-        micros = (expiry.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)  # exact: no float on the way
-        return {
-            self._token_name: {"S": self.key(token)},
-            self._data_name: {"B": data},
-            # The exact expiry in epoch seconds with six decimals; the TTL in whole seconds, rounded up.
-            self._expiry_name: {"N": f"{micros // 1_000_000}.{micros % 1_000_000:06d}"},
-            self._ttl_name: {"N": str(-(-micros // 1_000_000))},
-            self._version_name: {"N": str(version)},
+    async def read(self, token: str) -> StoredSession | None:
+        """The session stored under ``token`` with its creation time, expiry and version, or ``None`` when it is
+        unknown or has expired (a strongly consistent read, in a worker thread).
+
+        Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        return await self._in_thread(self._read, token)
+
+    async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+        """Store ``record`` under ``token`` if the item is still at ``record.version - 1`` (absent, for version 1).
+
+        With ``replacing``, ``token`` is a new token for the session stored under ``replacing`` at
+        ``record.version - 1``: one transaction writes the new item and deletes the old one. A lost race costs no
+        extra read: DynamoDB returns the item that won with the failure. Raises ``SessionConflict`` (carrying that
+        item), ``SessionTooLarge`` before sending anything when the item is too large, and ``TableNotFound`` or
+        ``StoreUnavailable``.
+        """
+        await self._in_thread(self._write, token, record, replacing)
+
+    async def remove(self, token: str) -> None:
+        """``delete``, in a worker thread: an unknown token is not an error.
+
+        Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        await self._in_thread(self.delete, token)
+
+    def _read(self, token: str) -> StoredSession | None:
+        with self._translate_errors("GetItem"):
+            response = self._client.get_item(TableName=self._table_name, Key=self._key(token), ConsistentRead=True)
+        return self._record(response.get("Item"))
+
+    def _write(self, token: str, record: StoredSession, replacing: str | None) -> None:
+        if replacing is None or record.version == 1:
+            condition: Literal["absent", "previous"] = "absent" if record.version == 1 else "previous"
+            request = self._update_request(token, record, condition=condition)
+            with self._translate_errors("UpdateItem"):
+                self._client.update_item(**request)
+            return
+        delete_old: TransactWriteItemTypeDef = {
+            "Delete": {
+                "TableName": self._table_name,
+                "Key": self._key(replacing),
+                "ConditionExpression": "#version = :previous",
+                "ExpressionAttributeNames": {"#version": self._version_name},
+                "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         }
+        write_new: Any = self._update_request(token, record, condition="absent")
+        with self._translate_errors("TransactWriteItems"):
+            self._client.transact_write_items(TransactItems=[{"Update": write_new}, delete_old])
 
     def _update_request(
-        self, token: str, data: bytes, expiry: datetime, *, version: int | None, condition: str | None
-    ) -> dict[str, Any]:
-        """Build an UpdateItem request that writes the whole item, after checking its size."""
-        attributes = self.item(token, data, expiry, version=(version or 0) + 1)
-        key = attributes[self._token_name]["S"]
-        size = item_size(attributes)
+        self, token: str, record: StoredSession, *, condition: Literal["absent", "previous"] | None
+    ) -> UpdateItemInputTypeDef:
+        """The UpdateItem request that stores ``record`` under ``token``, after checking the item's size.
+
+        ``condition`` is what the stored item must be for the write to happen: ``"absent"``, at the ``"previous"``
+        version, or anything (``None``: the item keeps its creation time and its version counts on).
+        """
+        key = self._key(token)
+        expiry = _micros(record.expiry)
+        item: dict[str, AttributeValueTypeDef] = {
+            **key,
+            self._data_name: {"B": record.data},
+            self._expiry_name: {"N": _number(expiry)},
+            self._ttl_name: {"N": str(-(-expiry // 1_000_000))},  # whole seconds, rounded up
+            self._created_name: {"N": _number(_micros(record.created))},
+            self._version_name: {"N": str(record.version)},
+        }
+        size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
         values: dict[str, AttributeValueTypeDef] = {
-            ":d": attributes[self._data_name],
-            ":e": attributes[self._expiry_name],
-            ":t": attributes[self._ttl_name],
+            ":data": item[self._data_name],
+            ":expiry": item[self._expiry_name],
+            ":ttl": item[self._ttl_name],
+            ":created": item[self._created_name],
         }
-        names = dict(self._names)
-        if version is None and condition is None:
-            version_expression = "if_not_exists(#v, :zero) + :one"
+        if condition is None:
+            stamps = "#created = if_not_exists(#created, :created), #version = if_not_exists(#version, :zero) + :one"
             values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
         else:
-            version_expression = ":next"
-            values[":next"] = attributes[self._version_name]
-        request: dict[str, Any] = {
+            stamps = "#created = :created, #version = :version"
+            values[":version"] = item[self._version_name]
+        request: UpdateItemInputTypeDef = {
             "TableName": self._table_name,
-            "Key": {self._token_name: {"S": key}},
-            "UpdateExpression": f"SET #d = :d, #e = :e, #t = :t, #v = {version_expression}",
+            "Key": key,
+            "UpdateExpression": f"SET #data = :data, #expiry = :expiry, #ttl = :ttl, {stamps}",
+            "ExpressionAttributeNames": self._names,
+            "ExpressionAttributeValues": values,
         }
         if condition is not None:
-            request["ConditionExpression"] = condition
-            if version is not None:
-                values[":expected"] = {"N": str(version)}
-        if "#k" not in (condition or ""):
-            del names["#k"]
-        request["ExpressionAttributeNames"] = names
-        request["ExpressionAttributeValues"] = values
+            # A lost race hands back the item that won, so merging costs no extra read.
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if condition == "absent":
+            request["ConditionExpression"] = "attribute_not_exists(#version)"
+        elif condition == "previous":
+            request["ConditionExpression"] = "#version = :previous"
+            values[":previous"] = {"N": str(record.version - 1)}
         return request
+
+    def _key(self, token: str) -> dict[str, AttributeValueTypeDef]:
+        return {self._token_name: {"S": digest(token)}}
+
+    def _record(self, item: Mapping[str, Any] | None) -> StoredSession | None:
+        """The live session an item holds, or ``None`` for no item, an expired one, or one of another shape."""
+        try:
+            record = StoredSession(
+                data=bytes(item[self._data_name]["B"]),  # type: ignore[index]
+                created=_moment(item[self._created_name]["N"]),  # type: ignore[index]
+                expiry=_moment(item[self._expiry_name]["N"]),  # type: ignore[index]
+                version=int(item[self._version_name]["N"]),  # type: ignore[index]
+            )
+        except (TypeError, KeyError, ValueError, ArithmeticError):
+            return None
+        return record if record.expiry.timestamp() > time.time() else None
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        try:
+            limiter = self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self._threads)
+            self._limiter.set(limiter)
+        return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
 
     @contextmanager
     def _translate_errors(self, operation: str) -> Iterator[None]:
-        """Turn botocore's exceptions into this package's, keeping the AWS error code in the message."""
+        """Turn botocore's exceptions into this package's by ``ERROR_CODES``, keeping the AWS code in the message."""
         try:
             yield
         except ClientError as exc:
-            code = _error_code(exc)
-            if code == "ResourceNotFoundException":
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            failure: Mapping[str, Any] = exc.response
+            if code == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                failure = next((reason for reason in reasons if reason.get("Code") in ERROR_CODES), {"Code": code})
+                code = str(failure["Code"])
+            error = ERROR_CODES.get(code, StoreUnavailable)
+            if error is SessionConflict:
+                returned = code in ITEM_RETURNED_CODES
+                current = self._record(failure.get("Item")) if returned else None
+                message = f"{operation} lost to a concurrent write ({code})"
+                raise SessionConflict(message, current=current, item_returned=returned) from exc
+            if error is TableNotFound:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
-            # A transaction names why it was cancelled in its message: a failed condition, or a concurrent write
-            # to one of its items; either way another writer got there first.
-            if code in _LOST_RACE_CODES or (
-                code == "TransactionCanceledException" and any(reason in str(exc) for reason in _LOST_RACE_REASONS)
-            ):
-                raise SessionConflict(f"{operation} lost to a concurrent write ({code})") from exc
-            if code == "ValidationException" and "size" in str(exc).lower():
-                raise SessionTooLarge(f"DynamoDB {operation} refused the item as too large ({code})") from exc
-            raise StoreUnavailable(f"DynamoDB {operation} failed ({code})") from exc
+            raise error(f"DynamoDB {operation} failed ({code})") from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
-    """The size DynamoDB counts for an item of string (``S``), binary (``B``) and number (``N``) attributes."""
+    """The size DynamoDB counts for an item of string (``S``), binary (``B``) and number (``N``) attributes:
+    the UTF-8 length of each name plus its value's size. Raises ``ValueError`` for a number that is not finite."""
     size = 0
     for name, value in item.items():
         size += len(name.encode("utf-8"))
@@ -385,10 +437,16 @@ def _number_size(text: str) -> int:
     return (highest - lowest + 1) // 2 + 1 + sign
 
 
-def _datetime_from_number(text: str) -> datetime:
-    micros = int(Decimal(text) * 1_000_000)
-    return _EPOCH + timedelta(microseconds=micros)
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way); a naive datetime is local time."""
+    return (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+def _number(micros: int) -> str:
+    """An instant as DynamoDB stores it here: epoch seconds with exactly six decimals."""
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _moment(number: str) -> datetime:
+    """The instant an attribute written by ``_number`` holds, to the microsecond."""
+    return _EPOCH + int(Decimal(number) * 1_000_000) * _MICROSECOND

@@ -20,6 +20,7 @@ from tests.dynamodb_local import (  # noqa: F401 - fixtures
     dynamodb_local_session,
 )
 from tests.recorder import OperationRecorder
+from tests.support.memory_store import MemoryStore
 
 # The AWS settings the tests were started with, before aws_environment hides them: used only with TEST_ON_AWS=1.
 AWS_SETTINGS_AT_START = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
@@ -129,8 +130,14 @@ def moto_store(moto_session: boto3.Session, moto_recorder: OperationRecorder) ->
 
 
 @pytest.fixture
-def client_factory(store: DynamoStore) -> Callable[..., TestClient]:
-    """Build a TestClient for an app with these routes behind DynamoSessionMiddleware (keywords override)."""
+def memory_store() -> MemoryStore:
+    """An empty in-memory store: what the middleware's own tests run on."""
+    return MemoryStore()
+
+
+def make_client_factory(store: object) -> ClientFactory:
+    """A factory of TestClients for apps with the given routes behind DynamoSessionMiddleware on ``store``
+    (keywords override the middleware's options)."""
 
     def factory(routes: list[BaseRoute], base_url: str = "http://testserver", **options: Any) -> TestClient:
         options = {"store": store, "secret_key": SECRET_KEY, **options}
@@ -138,3 +145,15 @@ def client_factory(store: DynamoStore) -> Callable[..., TestClient]:
         return TestClient(app, base_url=base_url)
 
     return factory
+
+
+@pytest.fixture
+def client_factory(memory_store: MemoryStore) -> ClientFactory:
+    """TestClients for apps behind the middleware on the in-memory store."""
+    return make_client_factory(memory_store)
+
+
+@pytest.fixture
+def dynamo_client_factory(store: DynamoStore) -> ClientFactory:
+    """TestClients for apps behind the middleware on a DynamoStore of each backend: the end-to-end tests."""
+    return make_client_factory(store)

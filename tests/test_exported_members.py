@@ -20,6 +20,7 @@ def test_every_name_of_the_spec_is_importable() -> None:
         StoreUnavailable,
         TableNotFound,
         regenerate_session,
+        session_key,
     )
 
 
@@ -30,4 +31,27 @@ def test_exceptions_form_one_tree() -> None:
 
 def test_exported_names_belong_to_the_package() -> None:
     for name in starlette_dynamo_session.__all__[1:]:
-        assert getattr(starlette_dynamo_session, name).__module__ == "starlette_dynamo_session"
+        value = getattr(starlette_dynamo_session, name)
+        if callable(value):  # classes and functions; the constants are plain numbers
+            assert value.__module__ == "starlette_dynamo_session"
+
+
+def test_the_public_api_is_what_we_meant_to_publish() -> None:
+    assert starlette_dynamo_session.__all__ == [
+        "__version__",
+        "DynamoSessionMiddleware",
+        "DynamoStore",
+        "IDLE_REFRESH_FRACTION",
+        "item_size",
+        "MAX_ITEM_BYTES",
+        "regenerate_session",
+        "Session",
+        "session_key",
+        "SessionConflict",
+        "SessionError",
+        "SessionStore",
+        "SessionTooLarge",
+        "StoredSession",
+        "StoreUnavailable",
+        "TableNotFound",
+    ]

@@ -7,12 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from starlette_dynamo_session import DynamoStore, StoreUnavailable, TableNotFound
+from starlette_dynamo_session import (
+    DynamoStore,
+    SessionConflict,
+    SessionError,
+    StoredSession,
+    StoreUnavailable,
+    TableNotFound,
+)
 from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
+from starlette_dynamo_session._store import ERROR_CODES
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.faults import FaultInjector
@@ -86,9 +95,9 @@ def test_throttling_ends_in_store_unavailable_once_retries_are_spent(
 
 
 def test_a_failed_read_answers_503_with_retry_after_and_a_log_line(
-    client_factory: ClientFactory, faults: FaultInjector, caplog: pytest.LogCaptureFixture
+    dynamo_client_factory: ClientFactory, faults: FaultInjector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     faults.fail("InternalServerError", status=500)
     with caplog.at_level(logging.ERROR, logger="starlette_dynamo_session"):
@@ -102,9 +111,9 @@ def test_a_failed_read_answers_503_with_retry_after_and_a_log_line(
 
 
 def test_a_failed_read_never_overwrites_the_stored_session(
-    client_factory: ClientFactory, faults: FaultInjector
+    dynamo_client_factory: ClientFactory, faults: FaultInjector
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     faults.fail("InternalServerError", status=500, operations={"GetItem"})
     assert client.post("/update", json={"theme": "dark"}).status_code == 503
@@ -113,9 +122,9 @@ def test_a_failed_read_never_overwrites_the_stored_session(
 
 
 def test_a_failed_write_answers_503_instead_of_the_apps_response(
-    client_factory: ClientFactory, faults: FaultInjector
+    dynamo_client_factory: ClientFactory, faults: FaultInjector
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     faults.fail("InternalServerError", status=500, operations={"UpdateItem"})
     response = client.post("/update", json={"theme": "dark"})
@@ -126,8 +135,10 @@ def test_a_failed_write_answers_503_instead_of_the_apps_response(
     assert client.get("/view").json() == {"session": {"user": "ada"}}
 
 
-def test_requests_succeed_again_once_dynamodb_is_back(client_factory: ClientFactory, faults: FaultInjector) -> None:
-    client = client_factory(ROUTES)
+def test_requests_succeed_again_once_dynamodb_is_back(
+    dynamo_client_factory: ClientFactory, faults: FaultInjector
+) -> None:
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     faults.fail("InternalServerError", status=500)
     assert client.get("/view").status_code == 503
@@ -135,17 +146,17 @@ def test_requests_succeed_again_once_dynamodb_is_back(client_factory: ClientFact
     assert client.get("/view").json() == {"session": {"user": "ada"}}
 
 
-def test_a_missing_table_answers_503(client_factory: ClientFactory, store: DynamoStore) -> None:
-    client = client_factory(ROUTES)
+def test_a_missing_table_answers_503(dynamo_client_factory: ClientFactory, store: DynamoStore) -> None:
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     store.client.delete_table(TableName=store.table_name)
     assert client.get("/view").status_code == 503
 
 
 def test_a_session_too_large_answers_500_and_leaves_the_stored_session_intact(
-    client_factory: ClientFactory, recorder: OperationRecorder, caplog: pytest.LogCaptureFixture
+    dynamo_client_factory: ClientFactory, recorder: OperationRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
     recorder.take()
     with caplog.at_level(logging.ERROR, logger="starlette_dynamo_session"):
@@ -158,9 +169,9 @@ def test_a_session_too_large_answers_500_and_leaves_the_stored_session_intact(
 
 
 def test_log_lines_never_hold_the_token_or_the_session(
-    client_factory: ClientFactory, faults: FaultInjector, caplog: pytest.LogCaptureFixture
+    dynamo_client_factory: ClientFactory, faults: FaultInjector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"secret": "s3cr3t-value"})
     cookie = client.cookies["session"]
     faults.fail("InternalServerError", status=500)
@@ -171,11 +182,57 @@ def test_log_lines_never_hold_the_token_or_the_session(
     assert "s3cr3t-value" not in caplog.text
 
 
-def test_other_application_errors_propagate(client_factory: ClientFactory) -> None:
-    client = client_factory(ROUTES)
+def test_other_application_errors_propagate(dynamo_client_factory: ClientFactory) -> None:
+    client = dynamo_client_factory(ROUTES)
     with pytest.raises(RuntimeError, match="an application bug"):
         client.get("/fail")
 
 
 def store_expiry() -> datetime:
     return datetime.now(UTC) + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(("code", "error"), sorted(ERROR_CODES.items()))
+def test_every_mapped_error_code_raises_its_exception_with_the_code_and_cause(
+    moto_store: DynamoStore, code: str, error: type[SessionError]
+) -> None:
+    with Stubber(moto_store.client) as stubber, pytest.raises(error) as raised:
+        stubber.add_client_error("get_item", service_error_code=code)
+        moto_store.find("token")
+    assert code in str(raised.value)
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasons", "error"),
+    [
+        *[([{"Code": "None"}, {"Code": code}], error) for code, error in sorted(ERROR_CODES.items())],
+        ([{"Code": "None"}, {"Code": "ThrottlingError"}], StoreUnavailable),
+        ([{"Code": "ValidationError"}, {"Code": "None"}], StoreUnavailable),
+    ],
+)
+async def test_a_cancelled_transaction_raises_the_exception_its_reasons_map_to(
+    moto_store: DynamoStore, reasons: list[dict[str, str]], error: type[SessionError]
+) -> None:
+    record = StoredSession(b"{}", datetime.now(UTC), store_expiry(), 2)
+    with Stubber(moto_store.client) as stubber, pytest.raises(error):
+        stubber.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            modeled_fields={"CancellationReasons": reasons},
+        )
+        await moto_store.write("new", record, replacing="old")
+
+
+@pytest.mark.anyio
+async def test_a_transaction_conflict_says_the_winning_item_is_unknown(moto_store: DynamoStore) -> None:
+    record = StoredSession(b"{}", datetime.now(UTC), store_expiry(), 2)
+    with Stubber(moto_store.client) as stubber, pytest.raises(SessionConflict) as raised:
+        stubber.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+        )
+        await moto_store.write("new", record, replacing="old")
+    assert (raised.value.item_returned, raised.value.current) == (False, None)

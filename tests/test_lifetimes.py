@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from starlette.routing import Route
 
-from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
+from starlette_dynamo_session import DynamoSessionMiddleware
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
-from tests.recorder import OperationRecorder
+from tests.support.memory_store import MemoryStore
 
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 
@@ -48,18 +48,18 @@ def test_requests_keep_an_idle_session_alive(client_factory: ClientFactory, cloc
 
 
 def test_the_idle_deadline_is_refreshed_at_most_once_per_tenth_of_the_window(
-    client_factory: ClientFactory, recorder: OperationRecorder, clock: Callable[[float], None]
+    client_factory: ClientFactory, memory_store: MemoryStore, clock: Callable[[float], None]
 ) -> None:
     client = client_factory(ROUTES, idle_timeout=100)
     client.post("/update", json={"user": "ada"})
-    recorder.take()
+    memory_store.take()
     for _ in range(9):
         clock(1)
         client.get("/view")
-    assert recorder.take() == ["GetItem"] * 9
+    assert memory_store.take() == ["read"] * 9
     clock(1.5)
     response = client.get("/view")
-    assert recorder.take() == ["GetItem", "UpdateItem"]
+    assert memory_store.take() == ["read", "write"]
     assert "set-cookie" not in response.headers
 
 
@@ -75,7 +75,7 @@ def test_a_session_never_outlives_its_idle_timeout(
 
 
 def test_max_age_caps_the_idle_deadline(
-    client_factory: ClientFactory, recorder: OperationRecorder, clock: Callable[[float], None]
+    client_factory: ClientFactory, memory_store: MemoryStore, clock: Callable[[float], None]
 ) -> None:
     client = client_factory(ROUTES, idle_timeout=100, max_age=150)
     client.post("/update", json={"user": "ada"})
@@ -86,25 +86,25 @@ def test_max_age_caps_the_idle_deadline(
 
 
 def test_without_idle_timeout_reads_never_write(
-    client_factory: ClientFactory, recorder: OperationRecorder, clock: Callable[[float], None]
+    client_factory: ClientFactory, memory_store: MemoryStore, clock: Callable[[float], None]
 ) -> None:
     client = client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
-    recorder.take()
+    memory_store.take()
     for _ in range(3):
         clock(3600)
         client.get("/view")
-    assert recorder.take() == ["GetItem"] * 3
+    assert memory_store.take() == ["read"] * 3
 
 
 def test_the_item_expiry_is_the_idle_deadline(
-    client_factory: ClientFactory, store: DynamoStore, clock: Callable[[float], None]
+    client_factory: ClientFactory, memory_store: MemoryStore, clock: Callable[[float], None]
 ) -> None:
     client_factory(ROUTES, idle_timeout=300, max_age=None).post("/update", json={"user": "ada"})
-    item = store.client.scan(TableName=store.table_name)["Items"][0]
-    assert float(item["expiry"]["N"]) == pytest.approx(time.time() + 300, abs=30)
+    [record] = memory_store.records.values()
+    assert record.expiry.timestamp() == pytest.approx(time.time() + 300, abs=30)
 
 
-def test_a_non_positive_idle_timeout_is_refused(store: DynamoStore) -> None:
+def test_a_non_positive_idle_timeout_is_refused(memory_store: MemoryStore) -> None:
     with pytest.raises(ValueError, match="idle_timeout"):
-        DynamoSessionMiddleware(view_session, store=store, secret_key="k", idle_timeout=0)  # type: ignore[arg-type]
+        DynamoSessionMiddleware(view_session, store=memory_store, secret_key="k", idle_timeout=0)  # type: ignore[arg-type]

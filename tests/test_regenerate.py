@@ -9,10 +9,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from starlette_dynamo_session import DynamoStore, regenerate_session
+from starlette_dynamo_session import regenerate_session
 from tests.conftest import ClientFactory
 from tests.endpoints import add_to_cart, view_session
-from tests.recorder import OperationRecorder
+from tests.support.memory_store import MemoryStore
 
 
 async def sign_in(request: Request) -> JSONResponse:
@@ -50,7 +50,7 @@ def test_signing_in_keeps_the_data_under_a_new_token(client_factory: ClientFacto
     assert client.get("/view").json() == {"session": {"cart": ["apple"], "user": "ada"}}
 
 
-def test_the_old_cookie_stops_working(client_factory: ClientFactory, store: DynamoStore) -> None:
+def test_the_old_cookie_stops_working(client_factory: ClientFactory, memory_store: MemoryStore) -> None:
     client = client_factory(ROUTES)
     client.post("/cart?item=apple")
     old_cookie = client.cookies["session"]
@@ -58,43 +58,41 @@ def test_the_old_cookie_stops_working(client_factory: ClientFactory, store: Dyna
     client.cookies.clear()
     client.cookies.set("session", old_cookie)
     assert client.get("/view").json() == {"session": {}}
-    assert store.client.scan(TableName=store.table_name)["Count"] == 1
+    assert len(memory_store.records) == 1
 
 
 def test_regenerating_is_one_read_and_one_atomic_write(
-    client_factory: ClientFactory, recorder: OperationRecorder
+    client_factory: ClientFactory, memory_store: MemoryStore
 ) -> None:
     client = client_factory(ROUTES)
     client.post("/cart?item=apple")
-    recorder.take()
+    memory_store.take()
     response = client.post("/regenerate")
-    assert recorder.take() == ["GetItem", "TransactWriteItems"]
+    assert memory_store.take() == ["read", "replace"]
     assert "set-cookie" in response.headers
 
 
-def test_regenerating_a_new_session_is_one_write(client_factory: ClientFactory, recorder: OperationRecorder) -> None:
+def test_regenerating_a_new_session_is_one_write(client_factory: ClientFactory, memory_store: MemoryStore) -> None:
     response = client_factory(ROUTES).post("/sign-in?name=ada")
     assert response.json() == {"session": {"user": "ada"}}
-    assert recorder.take() == ["UpdateItem"]
+    assert memory_store.take() == ["write"]
 
 
-def test_regenerating_an_empty_session_writes_nothing(
-    client_factory: ClientFactory, recorder: OperationRecorder
-) -> None:
+def test_regenerating_an_empty_session_writes_nothing(client_factory: ClientFactory, memory_store: MemoryStore) -> None:
     response = client_factory(ROUTES).post("/regenerate")
-    assert recorder.take() == []
+    assert memory_store.take() == []
     assert "set-cookie" not in response.headers
 
 
 def test_regenerating_then_clearing_destroys_the_session(
-    client_factory: ClientFactory, store: DynamoStore, recorder: OperationRecorder
+    client_factory: ClientFactory, memory_store: MemoryStore
 ) -> None:
     client = client_factory(ROUTES)
     client.post("/cart?item=apple")
-    recorder.take()
+    memory_store.take()
     client.post("/regenerate-and-clear")
-    assert recorder.take() == ["GetItem", "DeleteItem"]
-    assert store.client.scan(TableName=store.table_name)["Count"] == 0
+    assert memory_store.take() == ["read", "remove"]
+    assert memory_store.records == {}
 
 
 def test_regenerating_without_the_middleware_is_a_clear_error() -> None:

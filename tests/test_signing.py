@@ -9,7 +9,7 @@ from starlette.routing import Route
 from starlette_dynamo_session._signing import TokenSigner, new_token
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
-from tests.recorder import OperationRecorder
+from tests.support.memory_store import MemoryStore
 
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 
@@ -55,14 +55,14 @@ def test_the_first_key_signs_and_every_key_verifies() -> None:
     assert old.unsign(new.sign(token)) is None
 
 
-def test_rotating_keys_keeps_users_signed_in(client_factory: ClientFactory, recorder: OperationRecorder) -> None:
+def test_rotating_keys_keeps_users_signed_in(client_factory: ClientFactory, memory_store: MemoryStore) -> None:
     before = client_factory(ROUTES, secret_key="old-key")
     before.post("/update", json={"user": "ada"})
     after = client_factory(ROUTES, secret_key=["new-key", "old-key"])
     after.cookies = before.cookies
-    recorder.take()
+    memory_store.take()
     assert after.get("/view").json() == {"session": {"user": "ada"}}
-    assert recorder.take() == ["GetItem"]
+    assert memory_store.take() == ["read"]
 
 
 def test_a_retired_key_no_longer_opens_sessions(client_factory: ClientFactory) -> None:

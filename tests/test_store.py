@@ -1,4 +1,4 @@
-"""DynamoStore's contract, one test per sentence of SPEC.md and of its docstrings."""
+"""DynamoStore's contract, one test per sentence of its documentation (README and docstrings)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ import pytest
 from botocore.config import Config
 
 from starlette_dynamo_session import (
+    MAX_ITEM_BYTES,
     DynamoStore,
     SessionConflict,
     SessionTooLarge,
+    StoredSession,
     StoreUnavailable,
     TableNotFound,
 )
-from starlette_dynamo_session._store import MAX_ITEM_BYTES
 from tests.endpoints import later, raw_item
 from tests.recorder import OperationRecorder
 
@@ -37,11 +38,18 @@ def test_names_are_read_only(store: DynamoStore) -> None:
 
 def test_custom_attribute_names_are_used_in_the_item(boto_session: boto3.Session) -> None:
     store = DynamoStore(
-        boto_session, table_name="custom", token_name="id", data_name="payload", expiry_name="ends", ttl_name="gone"
+        boto_session,
+        table_name="custom",
+        token_name="id",
+        data_name="payload",
+        expiry_name="ends",
+        ttl_name="gone",
+        created_name="born",
+        version_name="v",
     )
     store.create_table()
     store.save("t", b"x", later())
-    assert set(raw_item(store, "t") or {}) == {"id", "payload", "ends", "gone", "version"}
+    assert set(raw_item(store, "t") or {}) == {"id", "payload", "ends", "gone", "born", "v"}
     assert store.find("t") == b"x"
 
 
@@ -85,9 +93,8 @@ def test_save_stores_the_exact_expiry_and_a_ttl_in_epoch_seconds_rounded_up(stor
     expiry = datetime(2030, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC)
     store.save("token-1", b"data", expiry)
     item = raw_item(store, "token-1") or {}
-    assert item["expiry"] == {"N": "1893553445.25"} or item["expiry"] == {"N": "1893553445.250000"}
+    assert item["expiry"] == {"N": "1893553445.250000"}
     assert item["ttl"] == {"N": "1893553446"}
-    assert store.load("token-1") is not None and store.load("token-1").expiry == expiry  # type: ignore[union-attr]
 
 
 def test_a_whole_second_expiry_is_its_own_ttl(store: DynamoStore) -> None:
@@ -95,10 +102,11 @@ def test_a_whole_second_expiry_is_its_own_ttl(store: DynamoStore) -> None:
     assert (raw_item(store, "token-1") or {})["ttl"] == {"N": "1893456000"}
 
 
-def test_a_naive_expiry_is_read_as_local_time(store: DynamoStore) -> None:
+@pytest.mark.anyio
+async def test_a_naive_expiry_is_read_as_local_time(store: DynamoStore) -> None:
     naive = datetime.now() + timedelta(minutes=5)
     store.save("token-1", b"data", naive)
-    stored = store.load("token-1")
+    stored = await store.read("token-1")
     assert stored is not None
     assert stored.expiry.timestamp() == pytest.approx(naive.timestamp(), abs=1e-6)
 
@@ -170,55 +178,139 @@ def test_create_table_on_an_existing_table_is_fine(store: DynamoStore, recorder:
     assert "UpdateTimeToLive" not in recorder.take()
 
 
-def test_commit_writes_a_new_session_only_when_absent(store: DynamoStore) -> None:
-    assert store.commit("token-1", b"first", later(), version=None) == 1
+def record(data: bytes, version: int, *, expiry: datetime | None = None) -> StoredSession:
+    """A session record to write, created now."""
+    return StoredSession(data, datetime.now(UTC), expiry or later(), version)
+
+
+@pytest.mark.anyio
+async def test_write_stores_a_record_that_read_returns_to_the_microsecond(store: DynamoStore) -> None:
+    written = StoredSession(b'{"a":1}', datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), later(), 1)
+    await store.write("token-1", written)
+    assert await store.read("token-1") == written
+
+
+@pytest.mark.anyio
+async def test_the_item_has_the_data_as_it_was_given_and_each_instant_in_its_own_attribute(store: DynamoStore) -> None:
+    created = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    await store.write("token-1", StoredSession(b'{"a":1}', created, datetime(2030, 1, 1, 0, 0, 0, 1, tzinfo=UTC), 1))
+    assert raw_item(store, "token-1") == {
+        "token": {"S": store.key("token-1")},
+        "data": {"B": b'{"a":1}'},
+        "created": {"N": "1714979289.123456"},
+        "expiry": {"N": "1893456000.000001"},
+        "ttl": {"N": "1893456001"},
+        "version": {"N": "1"},
+    }
+
+
+@pytest.mark.anyio
+async def test_a_first_write_succeeds_only_when_the_item_is_absent(store: DynamoStore) -> None:
+    await store.write("token-1", record(b"first", 1))
     with pytest.raises(SessionConflict):
-        store.commit("token-1", b"second", later(), version=None)
+        await store.write("token-1", record(b"second", 1))
     assert store.find("token-1") == b"first"
 
 
-def test_commit_on_a_stale_version_raises_conflict_and_changes_nothing(store: DynamoStore) -> None:
-    store.commit("token-1", b"v1", later(), version=None)
-    assert store.commit("token-1", b"v2", later(), version=1) == 2
+@pytest.mark.anyio
+async def test_a_write_on_a_stale_version_raises_conflict_and_changes_nothing(store: DynamoStore) -> None:
+    await store.write("token-1", record(b"v1", 1))
+    await store.write("token-1", record(b"v2", 2))
     with pytest.raises(SessionConflict):
-        store.commit("token-1", b"stale", later(), version=1)
-    stored = store.load("token-1")
+        await store.write("token-1", record(b"stale", 2))
+    stored = await store.read("token-1")
     assert stored is not None and (stored.data, stored.version) == (b"v2", 2)
 
 
-def test_commit_on_a_deleted_session_raises_conflict(store: DynamoStore) -> None:
-    store.commit("token-1", b"v1", later(), version=None)
+@pytest.mark.anyio
+async def test_a_lost_write_carries_the_item_that_won_and_costs_one_request(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    await store.write("token-1", record(b"v1", 1))
+    winner = record(b"winner", 2)
+    await store.write("token-1", winner)
+    recorder.take()
+    with pytest.raises(SessionConflict) as raised:
+        await store.write("token-1", record(b"loser", 2))
+    assert (raised.value.item_returned, raised.value.current) == (True, winner)
+    assert recorder.take() == ["UpdateItem"]
+
+
+@pytest.mark.anyio
+async def test_a_write_on_a_deleted_session_raises_conflict_with_no_current_item(store: DynamoStore) -> None:
+    await store.write("token-1", record(b"v1", 1))
     store.delete("token-1")
-    with pytest.raises(SessionConflict):
-        store.commit("token-1", b"resurrected", later(), version=1)
+    with pytest.raises(SessionConflict) as raised:
+        await store.write("token-1", record(b"resurrected", 2))
+    assert (raised.value.item_returned, raised.value.current) == (True, None)
     assert raw_item(store, "token-1") is None
 
 
-def test_save_bumps_the_version_so_conditional_writers_notice(store: DynamoStore) -> None:
-    store.commit("token-1", b"v1", later(), version=None)
+@pytest.mark.anyio
+async def test_a_conflict_with_an_expired_item_carries_no_current_item(store: DynamoStore) -> None:
+    store.save("token-1", b"old", datetime.now(UTC) - timedelta(seconds=1))
+    with pytest.raises(SessionConflict) as raised:
+        await store.write("token-1", record(b"new", 1))
+    assert (raised.value.item_returned, raised.value.current) == (True, None)
+
+
+@pytest.mark.anyio
+async def test_save_counts_the_version_on_so_conditional_writers_notice(store: DynamoStore) -> None:
+    await store.write("token-1", record(b"v1", 1))
     store.save("token-1", b"plain save", later())
     with pytest.raises(SessionConflict):
-        store.commit("token-1", b"stale", later(), version=1)
+        await store.write("token-1", record(b"stale", 2))
+    stored = await store.read("token-1")
+    assert stored is not None and (stored.data, stored.version) == (b"plain save", 2)
 
 
-def test_commit_with_previous_token_moves_the_session_atomically(
+@pytest.mark.anyio
+async def test_save_keeps_the_creation_time_of_the_session_it_replaces(store: DynamoStore) -> None:
+    created = datetime(2024, 1, 1, tzinfo=UTC)
+    await store.write("token-1", StoredSession(b"v1", created, later(), 1))
+    store.save("token-1", b"v2", later())
+    stored = await store.read("token-1")
+    assert stored is not None and stored.created == created
+
+
+@pytest.mark.anyio
+async def test_replacing_moves_the_session_to_a_new_token_in_one_transaction(
     store: DynamoStore, recorder: OperationRecorder
 ) -> None:
-    store.commit("old", b"data", later(), version=None)
+    await store.write("old", record(b"data", 1))
     recorder.take()
-    store.commit("new", b"data", later(), version=1, previous_token="old")
+    await store.write("new", record(b"data", 2), replacing="old")
     assert recorder.take() == ["TransactWriteItems"]
     assert store.find("new") == b"data"
     assert raw_item(store, "old") is None
 
 
-def test_moving_a_session_that_changed_meanwhile_raises_conflict(store: DynamoStore) -> None:
-    store.commit("old", b"data", later(), version=None)
-    store.commit("old", b"changed", later(), version=1)
-    with pytest.raises(SessionConflict):
-        store.commit("new", b"data", later(), version=1, previous_token="old")
+@pytest.mark.anyio
+async def test_replacing_a_session_that_changed_meanwhile_carries_the_item_that_won(store: DynamoStore) -> None:
+    await store.write("old", record(b"data", 1))
+    changed = record(b"changed", 2)
+    await store.write("old", changed)
+    with pytest.raises(SessionConflict) as raised:
+        await store.write("new", record(b"data", 2), replacing="old")
+    assert (raised.value.item_returned, raised.value.current) == (True, changed)
     assert store.find("old") == b"changed"
     assert store.find("new") is None
+
+
+@pytest.mark.anyio
+async def test_remove_deletes_the_session(store: DynamoStore) -> None:
+    await store.write("token-1", record(b"data", 1))
+    await store.remove("token-1")
+    assert await store.read("token-1") is None
+
+
+@pytest.mark.anyio
+async def test_a_record_over_400_kb_is_refused_before_any_request(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    with pytest.raises(SessionTooLarge):
+        await store.write("token-1", record(b"x" * MAX_ITEM_BYTES, 1))
+    assert recorder.take() == []
 
 
 def test_many_threads_can_share_one_store(store: DynamoStore) -> None:
@@ -254,7 +346,7 @@ def test_the_users_config_is_merged_over_the_store_defaults(boto_session: boto3.
     assert (config.read_timeout, config.connect_timeout) == (7, 2)  # type: ignore[attr-defined]
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}  # type: ignore[attr-defined]
     assert store.client.meta.region_name == "eu-west-3"
-    assert store.max_pool_connections == 32
+    assert config.max_pool_connections == 32  # type: ignore[attr-defined]
 
 
 def test_a_client_can_be_passed_instead_of_a_session(boto_session: boto3.Session) -> None:

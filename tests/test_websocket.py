@@ -39,9 +39,9 @@ def test_a_websocket_without_a_cookie_sees_an_empty_session(client_factory: Clie
 
 
 def test_a_websocket_is_closed_with_try_again_later_when_the_store_is_down(
-    client_factory: ClientFactory, store: DynamoStore
+    dynamo_client_factory: ClientFactory, store: DynamoStore
 ) -> None:
-    client = client_factory(ROUTES)
+    client = dynamo_client_factory(ROUTES)
     client.post("/sign-in")
     FaultInjector(store.client.meta.events).fail("InternalServerError", status=500)
     from starlette.websockets import WebSocketDisconnect

@@ -1,0 +1,52 @@
+"""The store interface the session lifecycle needs, and the record it reads and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+__all__ = ["SessionStore", "StoredSession"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """One stored session: its data, when it was created, when it expires, and the version of the item.
+
+    ``data`` is the session as the middleware stores it (JSON text, UTF-8); ``created`` and ``expiry`` are aware
+    datetimes in UTC; ``version`` is 1 for the first write of a session and one more for every write after it.
+    """
+
+    data: bytes
+    created: datetime
+    expiry: datetime
+    version: int
+
+
+class SessionStore(Protocol):
+    """What ``DynamoSessionMiddleware`` needs from a store: three coroutines over versioned session records.
+
+    ``DynamoStore`` implements it; so can a store for tests that keeps its records in memory.
+    """
+
+    async def read(self, token: str) -> StoredSession | None:
+        """The session stored under ``token``, or ``None`` when it is unknown or has expired.
+
+        Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+
+    async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+        """Store ``record`` under ``token`` if no other writer got there first.
+
+        The write succeeds only if the stored item is still at ``record.version - 1`` (absent, for version 1). With
+        ``replacing``, ``token`` must be new: the item under ``replacing`` must be at ``record.version - 1``, and it
+        is deleted in the same atomic write (a regenerated token). Raises ``SessionConflict``, carrying the item
+        that won when the store returns it; ``SessionTooLarge`` before anything is sent when the record is too large
+        to store; ``TableNotFound`` or ``StoreUnavailable``.
+        """
+
+    async def remove(self, token: str) -> None:
+        """Delete the session stored under ``token``; an unknown token is not an error.
+
+        Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """

@@ -1,0 +1,189 @@
+"""The session lifecycle, apart from ASGI: load a request's session, then decide what the request did to it and
+carry that out against the store, merging and retrying when another request wrote first.
+
+The decision has one of four outcomes, which is all the middleware needs to know to write its cookie:
+
+* ``Unchanged`` - nothing to store (the session was not changed, or it is new and empty): no cookie.
+* ``Refreshed`` - only the idle deadline moved, once per tenth of the idle window: no cookie.
+* ``Written(token, max_age)`` - the session is stored under ``token``: a cookie with the signed token.
+* ``Destroyed`` - the session is gone (cleared, expired, or destroyed by another request meanwhile): the cookie
+  is expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from starlette_dynamo_session._base import SessionStore, StoredSession
+from starlette_dynamo_session._codec import Changes, dumps, loads
+from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
+from starlette_dynamo_session._session import Loaded, Session, SessionState
+from starlette_dynamo_session._signing import new_token
+
+__all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
+
+DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # 14 days, in seconds
+# How long the server keeps a session that has neither max_age nor idle_timeout, after its last write.
+BROWSER_SESSION_LIFETIME = timedelta(days=14)
+# An idle deadline is pushed back only once it would move by at least this fraction of idle_timeout, so an
+# active session costs at most one refresh write per tenth of its idle window.
+IDLE_REFRESH_FRACTION = 0.1
+# A write that keeps losing to other writers is retried this many times; from the second retry on, after a random
+# pause of up to CONFLICT_BACKOFF * 2**attempt seconds (capped at CONFLICT_BACKOFF_CAP), on the event loop.
+MAX_WRITE_ATTEMPTS = 40
+CONFLICT_BACKOFF = 0.002  # seconds
+CONFLICT_BACKOFF_CAP = 0.2  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """Nothing was stored: the session did not change, or it is new and still empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """Only the session's idle deadline was pushed back; its token and cookie stay as they are."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The session is stored under ``token``; its cookie lives ``max_age`` more seconds (``None``: a browser
+    session)."""
+
+    token: str
+    max_age: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Destroyed:
+    """The session is gone: cleared by the application, past its lifetime, or destroyed meanwhile elsewhere."""
+
+
+Outcome = Unchanged | Refreshed | Written | Destroyed
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """How long sessions last: ``max_age`` seconds from their creation, and ``idle_timeout`` seconds after their
+    last request; either may be ``None``."""
+
+    max_age: int | None = DEFAULT_MAX_AGE
+    idle_timeout: int | None = None
+
+    def expiry(self, created: datetime, now: datetime) -> datetime:
+        """When the server stops honouring a session: the earliest of its absolute and idle deadlines."""
+        deadlines = []
+        if self.max_age is not None:
+            deadlines.append(created + timedelta(seconds=self.max_age))
+        if self.idle_timeout is not None:
+            deadlines.append(now + timedelta(seconds=self.idle_timeout))
+        return min(deadlines, default=now + BROWSER_SESSION_LIFETIME)
+
+    def cookie_max_age(self, created: datetime, now: datetime) -> int | None:
+        """The cookie's ``Max-Age``: what remains of the absolute lifetime, or ``None`` for a browser session."""
+        return None if self.max_age is None else self.max_age - int((now - created).total_seconds())
+
+    def needs_refresh(self, record: StoredSession, now: datetime) -> bool:
+        """Whether a read should push the idle deadline back: only once it would move by a tenth of the window."""
+        if self.idle_timeout is None:
+            return False
+        moved = self.expiry(record.created, now) - record.expiry
+        return moved >= timedelta(seconds=self.idle_timeout * IDLE_REFRESH_FRACTION)
+
+
+class SessionLifecycle:
+    """Loads sessions from a ``SessionStore`` and stores what requests did to them.
+
+    It is safe to share between concurrent requests: every request's state lives in its ``SessionState``.
+    """
+
+    def __init__(self, store: SessionStore, lifetime: Lifetime) -> None:
+        self.store = store
+        self.lifetime = lifetime
+
+    async def load(self, token: str | None) -> SessionState:
+        """The session stored under ``token`` (a verified one, or ``None``); empty when there is none.
+
+        A token with no live session, or whose data is not a session, starts an empty one: the token itself is
+        never adopted. Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        state = SessionState(Session())
+        record = None if token is None else await self.store.read(token)
+        data = None if record is None else loads(record.data)
+        if token is not None and record is not None and data is not None:
+            state.loaded = Loaded(token, record)
+            state.session.update(data)
+        return state
+
+    async def finish(self, state: SessionState) -> Outcome:
+        """Decide what the request did to its session, carry it out against the store, and say which it was.
+
+        Raises ``SessionTooLarge`` (nothing was stored), ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        now = _now()
+        loaded = state.loaded
+        if loaded is None:
+            return await self._write(state, new_token(), now) if state.session else Unchanged()
+        if not state.session:
+            await self.store.remove(loaded.token)
+            return Destroyed()
+        if state.regenerate:
+            return await self._write(state, new_token(), now)
+        if dumps(state.session) != loaded.record.data:
+            return await self._write(state, loaded.token, now)
+        if self.lifetime.needs_refresh(loaded.record, now):
+            await self._refresh(loaded, now)
+            return Refreshed()
+        return Unchanged()
+
+    async def _write(self, state: SessionState, token: str, now: datetime) -> Outcome:
+        """Store the session under ``token``, conditionally on the version that was loaded; when another request
+        wrote first, apply this request's own changes on top of what it wrote and try again."""
+        loaded = state.loaded
+        created = now if loaded is None else loaded.record.created
+        version = 1 if loaded is None else loaded.record.version + 1
+        record = StoredSession(dumps(state.session), created, self.lifetime.expiry(created, now), version)
+        replacing = None if loaded is None or token == loaded.token else loaded.token
+        changes: Changes | None = None
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
+                if loaded is not None:
+                    await self.store.remove(loaded.token)
+                return Destroyed()
+            try:
+                await self.store.write(token, record, replacing=replacing)
+                return Written(token, self.lifetime.cookie_max_age(record.created, now))
+            except SessionConflict as conflict:
+                if loaded is None:
+                    raise  # a brand-new random token cannot collide: this is not a race to merge
+                current = conflict.current if conflict.item_returned else await self.store.read(loaded.token)
+            fresh = None if current is None else loads(current.data)
+            if current is None or fresh is None:
+                return Destroyed()  # destroyed meanwhile: never resurrected
+            if changes is None:
+                changes = Changes.between(loads(loaded.record.data) or {}, state.session)
+            merged = dumps(changes.apply_to(fresh))
+            expiry = self.lifetime.expiry(current.created, now)
+            record = StoredSession(merged, current.created, expiry, current.version + 1)
+            if attempt:
+                await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
+        raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
+
+    async def _refresh(self, loaded: Loaded, now: datetime) -> None:
+        """Push the idle deadline back; a conflict means a concurrent write already did."""
+        record = loaded.record
+        expiry = self.lifetime.expiry(record.created, now)
+        with contextlib.suppress(SessionConflict):
+            await self.store.write(loaded.token, dataclasses.replace(record, expiry=expiry, version=record.version + 1))
+
+
+def _now() -> datetime:
+    # time.time(), so that tests which move the clock move it for the lifecycle and the store alike.
+    return datetime.fromtimestamp(time.time(), UTC)

@@ -1,0 +1,1 @@
+"""Helpers the tests share: stores, processes, recorders and faults."""

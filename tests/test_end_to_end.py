@@ -1,0 +1,118 @@
+"""The middleware on DynamoDB itself (moto and DynamoDB Local; real AWS with TEST_ON_AWS=1): what each request costs
+in DynamoDB calls, and what the stored item holds."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from starlette_dynamo_session import DynamoStore, regenerate_session, session_key
+from tests.conftest import ClientFactory
+from tests.endpoints import clear_session, raw_item, update_session, view_session
+from tests.recorder import OperationRecorder
+
+
+async def regenerate(request: Request) -> JSONResponse:
+    regenerate_session(request)
+    return JSONResponse({"session": request.session})
+
+
+async def show_key(request: Request) -> JSONResponse:
+    return JSONResponse({"key": session_key(request)})
+
+
+async def anonymous(request: Request) -> JSONResponse:
+    return JSONResponse({})
+
+
+ROUTES = [
+    Route("/", anonymous),
+    Route("/view", view_session),
+    Route("/update", update_session, methods=["POST"]),
+    Route("/clear", clear_session, methods=["POST"]),
+    Route("/regenerate", regenerate, methods=["POST"]),
+    Route("/key", show_key),
+]
+
+
+def test_each_kind_of_request_costs_the_documented_dynamodb_calls(
+    dynamo_client_factory: ClientFactory, recorder: OperationRecorder
+) -> None:
+    client = dynamo_client_factory(ROUTES)
+    costs = {}
+    for name, method, path, body in [
+        ("anonymous", "GET", "/", None),
+        ("first write", "POST", "/update", {"user": "ada"}),
+        ("read-only", "GET", "/view", None),
+        ("change", "POST", "/update", {"n": 1}),
+        ("regenerate", "POST", "/regenerate", None),
+        ("clear", "POST", "/clear", None),
+    ]:
+        assert client.request(method, path, json=body).status_code == 200
+        costs[name] = recorder.take()
+    assert costs == {
+        "anonymous": [],
+        "first write": ["UpdateItem"],
+        "read-only": ["GetItem"],
+        "change": ["GetItem", "UpdateItem"],
+        "regenerate": ["GetItem", "TransactWriteItems"],
+        "clear": ["GetItem", "DeleteItem"],
+    }
+
+
+def test_the_item_holds_the_session_json_its_creation_and_expiry_and_a_version(
+    dynamo_client_factory: ClientFactory, store: DynamoStore
+) -> None:
+    client = dynamo_client_factory(ROUTES, max_age=1000)
+    client.post("/update", json={"user": "ada", "cart": ["pear"]})
+    client.post("/update", json={"n": 1})
+    [item] = store.client.scan(TableName=store.table_name)["Items"]
+    assert set(item) == {"token", "data", "created", "expiry", "ttl", "version"}
+    assert json.loads(bytes(item["data"]["B"])) == {"user": "ada", "cart": ["pear"], "n": 1}
+    created, expiry = float(item["created"]["N"]), float(item["expiry"]["N"])
+    assert created == pytest.approx(time.time(), abs=60)
+    assert expiry == pytest.approx(created + 1000, abs=1e-6)
+    assert int(item["ttl"]["N"]) == -int(-expiry // 1)
+    assert item["version"] == {"N": "2"}
+
+
+def test_the_session_key_is_the_items_key_and_not_the_token(
+    dynamo_client_factory: ClientFactory, store: DynamoStore
+) -> None:
+    client = dynamo_client_factory(ROUTES)
+    assert client.get("/key").json() == {"key": None}
+    client.post("/update", json={"user": "ada"})
+    key = client.get("/key").json()["key"]
+    token = client.cookies["session"].split(".")[0]
+    assert key == store.key(token) != token
+    assert raw_item(store, token) is not None
+
+
+def test_an_idle_session_is_refreshed_on_dynamodb_once_a_tenth_of_its_window_has_passed(
+    dynamo_client_factory: ClientFactory, recorder: OperationRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dynamo_client_factory(ROUTES, idle_timeout=100)
+    client.post("/update", json={"user": "ada"})
+    recorder.take()
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start + 11)
+    response = client.get("/view")
+    assert response.json() == {"session": {"user": "ada"}}
+    assert recorder.take() == ["GetItem", "UpdateItem"]
+    assert "set-cookie" not in response.headers
+
+
+def test_an_expired_item_is_an_empty_session_before_dynamodb_deletes_it(
+    dynamo_client_factory: ClientFactory, store: DynamoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dynamo_client_factory(ROUTES, max_age=100)
+    client.post("/update", json={"user": "ada"})
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start + 101)
+    assert client.get("/view").json() == {"session": {}}
+    assert store.client.scan(TableName=store.table_name)["Count"] == 1
