@@ -8,10 +8,11 @@ from starlette_dynamo_session._exceptions import (
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._item import MAX_ITEM_BYTES, item_size
 from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
 from starlette_dynamo_session._session import Session, regenerate_session, session_key
-from starlette_dynamo_session._store import MAX_ITEM_BYTES, DynamoStore, item_size
+from starlette_dynamo_session._store import DynamoStore
 
 __version__ = "0.1.0"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -20,17 +19,17 @@ from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
     SessionError,
-    SessionTooLarge,
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef, UpdateItemInputTypeDef
 
-__all__ = ["MAX_ITEM_BYTES", "DynamoStore", "item_size"]
+__all__ = ["DynamoStore"]
 
 T = TypeVar("T")
 
@@ -41,9 +40,6 @@ DEFAULT_EXPIRY_NAME = "expiry"
 DEFAULT_TTL_NAME = "ttl"
 DEFAULT_CREATED_NAME = "created"
 DEFAULT_VERSION_NAME = "version"
-
-# DynamoDB's item size limit: attribute names and values, counted as DynamoDB counts them.
-MAX_ITEM_BYTES = 400 * 1024
 
 DEFAULT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
@@ -66,8 +62,6 @@ ERROR_CODES: Mapping[str, type[SessionError]] = {
 # The failures that carry the item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD; none when it is absent).
 ITEM_RETURNED_CODES = frozenset({"ConditionalCheckFailedException", "ConditionalCheckFailed"})
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _USABLE_TABLE_STATUSES = frozenset({"ACTIVE", "UPDATING"})
 
 
@@ -125,12 +119,7 @@ class DynamoStore:
             session = session if session is not None else boto3.Session()
             self._client = session.client("dynamodb", config=DEFAULT_CONFIG.merge(config or Config()))
         self._table_name = table_name
-        self._token_name = token_name
-        self._data_name = data_name
-        self._expiry_name = expiry_name
-        self._ttl_name = ttl_name
-        self._created_name = created_name
-        self._version_name = version_name
+        self._layout = ItemLayout(token_name, data_name, expiry_name, ttl_name, created_name, version_name)
         self._names = {
             "#data": data_name,
             "#expiry": expiry_name,
@@ -152,32 +141,32 @@ class DynamoStore:
     @property
     def token_name(self) -> str:
         """The partition key attribute (a string: the digest of the token)."""
-        return self._token_name
+        return self._layout.token
 
     @property
     def data_name(self) -> str:
         """The attribute holding the session bytes (binary)."""
-        return self._data_name
+        return self._layout.data
 
     @property
     def expiry_name(self) -> str:
         """The attribute holding the exact expiry instant (a number: epoch seconds with microseconds)."""
-        return self._expiry_name
+        return self._layout.expiry
 
     @property
     def ttl_name(self) -> str:
         """The table's DynamoDB TTL attribute (a number: epoch seconds, rounded up)."""
-        return self._ttl_name
+        return self._layout.ttl
 
     @property
     def created_name(self) -> str:
         """The attribute holding the session's creation instant (a number: epoch seconds with microseconds)."""
-        return self._created_name
+        return self._layout.created
 
     @property
     def version_name(self) -> str:
         """The attribute holding the item's version, which conditional writes compare."""
-        return self._version_name
+        return self._layout.version
 
     @property
     def client(self) -> DynamoDBClient:
@@ -217,7 +206,7 @@ class DynamoStore:
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         with self._translate_errors("DeleteItem"):
-            self._client.delete_item(TableName=self._table_name, Key=self._key(token))
+            self._client.delete_item(TableName=self._table_name, Key=self._layout.key(token))
 
     def ping(self) -> None:
         """Check that the table exists and can be used; return quietly when it can.
@@ -239,8 +228,8 @@ class DynamoStore:
             try:
                 self._client.create_table(
                     TableName=self._table_name,
-                    KeySchema=[{"AttributeName": self._token_name, "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": self._token_name, "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": self._layout.token, "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": self._layout.token, "AttributeType": "S"}],
                     BillingMode="PAY_PER_REQUEST",
                 )
             except ClientError as exc:
@@ -250,11 +239,11 @@ class DynamoStore:
                 TableName=self._table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
             )
             ttl = self._client.describe_time_to_live(TableName=self._table_name)["TimeToLiveDescription"]
-            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName") == self._ttl_name:
+            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName") == self._layout.ttl:
                 return
             self._client.update_time_to_live(
                 TableName=self._table_name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": self._ttl_name},
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": self._layout.ttl},
             )
 
     async def read(self, token: str) -> StoredSession | None:
@@ -285,8 +274,10 @@ class DynamoStore:
 
     def _read(self, token: str) -> StoredSession | None:
         with self._translate_errors("GetItem"):
-            response = self._client.get_item(TableName=self._table_name, Key=self._key(token), ConsistentRead=True)
-        return self._record(response.get("Item"))
+            response = self._client.get_item(
+                TableName=self._table_name, Key=self._layout.key(token), ConsistentRead=True
+            )
+        return self._layout.record(response.get("Item"))
 
     def _write(self, token: str, record: StoredSession, replacing: str | None) -> None:
         if replacing is None or record.version == 1:
@@ -298,9 +289,9 @@ class DynamoStore:
         delete_old: TransactWriteItemTypeDef = {
             "Delete": {
                 "TableName": self._table_name,
-                "Key": self._key(replacing),
+                "Key": self._layout.key(replacing),
                 "ConditionExpression": "#version = :previous",
-                "ExpressionAttributeNames": {"#version": self._version_name},
+                "ExpressionAttributeNames": {"#version": self._layout.version},
                 "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
@@ -317,31 +308,20 @@ class DynamoStore:
         ``condition`` is what the stored item must be for the write to happen: ``"absent"``, at the ``"previous"``
         version, or anything (``None``: the item keeps its creation time and its version counts on).
         """
-        key = self._key(token)
-        expiry = _micros(record.expiry)
-        item: dict[str, AttributeValueTypeDef] = {
-            **key,
-            self._data_name: {"B": record.data},
-            self._expiry_name: {"N": _number(expiry)},
-            self._ttl_name: {"N": str(-(-expiry // 1_000_000))},  # whole seconds, rounded up
-            self._created_name: {"N": _number(_micros(record.created))},
-            self._version_name: {"N": str(record.version)},
-        }
-        size = item_size(item)
-        if size > MAX_ITEM_BYTES:
-            raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
+        item = self._layout.item(token, record)
+        key = self._layout.key(token)
         values: dict[str, AttributeValueTypeDef] = {
-            ":data": item[self._data_name],
-            ":expiry": item[self._expiry_name],
-            ":ttl": item[self._ttl_name],
-            ":created": item[self._created_name],
+            ":data": item[self._layout.data],
+            ":expiry": item[self._layout.expiry],
+            ":ttl": item[self._layout.ttl],
+            ":created": item[self._layout.created],
         }
         if condition is None:
             stamps = "#created = if_not_exists(#created, :created), #version = if_not_exists(#version, :zero) + :one"
             values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
         else:
             stamps = "#created = :created, #version = :version"
-            values[":version"] = item[self._version_name]
+            values[":version"] = item[self._layout.version]
         request: UpdateItemInputTypeDef = {
             "TableName": self._table_name,
             "Key": key,
@@ -358,22 +338,6 @@ class DynamoStore:
             request["ConditionExpression"] = "#version = :previous"
             values[":previous"] = {"N": str(record.version - 1)}
         return request
-
-    def _key(self, token: str) -> dict[str, AttributeValueTypeDef]:
-        return {self._token_name: {"S": digest(token)}}
-
-    def _record(self, item: Mapping[str, Any] | None) -> StoredSession | None:
-        """The live session an item holds, or ``None`` for no item, an expired one, or one of another shape."""
-        try:
-            record = StoredSession(
-                data=bytes(item[self._data_name]["B"]),  # type: ignore[index]
-                created=_moment(item[self._created_name]["N"]),  # type: ignore[index]
-                expiry=_moment(item[self._expiry_name]["N"]),  # type: ignore[index]
-                version=int(item[self._version_name]["N"]),  # type: ignore[index]
-            )
-        except (TypeError, KeyError, ValueError, ArithmeticError):
-            return None
-        return record if record.expiry.timestamp() > time.time() else None
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         try:
@@ -398,7 +362,7 @@ class DynamoStore:
             error = ERROR_CODES.get(code, StoreUnavailable)
             if error is SessionConflict:
                 returned = code in ITEM_RETURNED_CODES
-                current = self._record(failure.get("Item")) if returned else None
+                current = self._layout.record(failure.get("Item")) if returned else None
                 message = f"{operation} lost to a concurrent write ({code})"
                 raise SessionConflict(message, current=current, item_returned=returned) from exc
             if error is TableNotFound:
@@ -406,47 +370,3 @@ class DynamoStore:
             raise error(f"DynamoDB {operation} failed ({code})") from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
-
-
-def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
-    """The size DynamoDB counts for an item of string (``S``), binary (``B``) and number (``N``) attributes:
-    the UTF-8 length of each name plus its value's size. Raises ``ValueError`` for a number that is not finite."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode("utf-8"))
-        if "S" in value:
-            size += len(value["S"].encode("utf-8"))
-        elif "B" in value:
-            size += len(value["B"])
-        else:
-            size += _number_size(value["N"])
-    return size
-
-
-def _number_size(text: str) -> int:
-    """Bytes DynamoDB uses for a number: one per pair of significant digits (pairs aligned on the decimal
-    point), plus one."""
-    sign, digits, exponent = Decimal(text).normalize().as_tuple()
-    if digits == (0,):
-        return 1
-    if not isinstance(exponent, int):
-        raise ValueError(f"not a finite number: {text!r}")
-    lowest = exponent - exponent % 2
-    highest = exponent + len(digits) - 1
-    highest += 1 - highest % 2
-    return (highest - lowest + 1) // 2 + 1 + sign
-
-
-def _micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float on the way); a naive datetime is local time."""
-    return (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
-
-
-def _number(micros: int) -> str:
-    """An instant as DynamoDB stores it here: epoch seconds with exactly six decimals."""
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
-def _moment(number: str) -> datetime:
-    """The instant an attribute written by ``_number`` holds, to the microsecond."""
-    return _EPOCH + int(Decimal(number) * 1_000_000) * _MICROSECOND

@@ -1,0 +1,124 @@
+"""The session item: how a stored session is laid out in DynamoDB attributes, and how DynamoDB counts its size."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._exceptions import SessionTooLarge
+from starlette_dynamo_session._signing import digest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+__all__ = ["MAX_ITEM_BYTES", "ItemLayout", "item_size"]
+
+# DynamoDB's item size limit: attribute names and values, counted as DynamoDB counts them.
+MAX_ITEM_BYTES = 400 * 1024
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLayout:
+    """The attribute names of a session item, and the conversions between items and ``StoredSession`` records.
+
+    The key is the token's digest (S); the data is stored as it is (B); ``created`` and ``expiry`` are epoch
+    seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N).
+    """
+
+    token: str
+    data: str
+    expiry: str
+    ttl: str
+    created: str
+    version: str
+
+    def key(self, token: str) -> dict[str, AttributeValueTypeDef]:
+        """The key of the item stored for ``token``."""
+        return {self.token: {"S": digest(token)}}
+
+    def item(self, token: str, record: StoredSession) -> dict[str, AttributeValueTypeDef]:
+        """The whole item that stores ``record`` under ``token``. Raises ``SessionTooLarge`` when DynamoDB would
+        refuse it for its size."""
+        expiry = _micros(record.expiry)
+        item: dict[str, AttributeValueTypeDef] = {
+            **self.key(token),
+            self.data: {"B": record.data},
+            self.expiry: {"N": _number(expiry)},
+            self.ttl: {"N": str(-(-expiry // 1_000_000))},
+            self.created: {"N": _number(_micros(record.created))},
+            self.version: {"N": str(record.version)},
+        }
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
+        return item
+
+    def record(self, item: Mapping[str, Any] | None) -> StoredSession | None:
+        """The live session an item holds, or ``None`` for no item, an expired one, or one of another shape.
+
+        Expiry is checked here, on every read: DynamoDB's TTL deletes expired items up to days late.
+        """
+        if item is None:
+            return None
+        try:
+            record = StoredSession(
+                data=bytes(item[self.data]["B"]),
+                created=_moment(item[self.created]["N"]),
+                expiry=_moment(item[self.expiry]["N"]),
+                version=int(item[self.version]["N"]),
+            )
+        except (TypeError, KeyError, ValueError, ArithmeticError):
+            return None
+        return record if record.expiry.timestamp() > time.time() else None
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """The size DynamoDB counts for an item of string (``S``), binary (``B``) and number (``N``) attributes:
+    the UTF-8 length of each name plus its value's size. Raises ``ValueError`` for a number that is not finite."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode("utf-8"))
+        if "S" in value:
+            size += len(value["S"].encode("utf-8"))
+        elif "B" in value:
+            size += len(value["B"])
+        else:
+            size += _number_size(value["N"])
+    return size
+
+
+def _number_size(text: str) -> int:
+    """Bytes DynamoDB uses for a number: one per pair of significant digits (pairs aligned on the decimal
+    point), plus one."""
+    sign, digits, exponent = Decimal(text).normalize().as_tuple()
+    if digits == (0,):
+        return 1
+    if not isinstance(exponent, int):
+        raise ValueError(f"not a finite number: {text!r}")
+    lowest = exponent - exponent % 2
+    highest = exponent + len(digits) - 1
+    highest += 1 - highest % 2
+    return (highest - lowest + 1) // 2 + 1 + sign
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way); a naive datetime is local time."""
+    return (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
+
+
+def _number(micros: int) -> str:
+    """An instant as the item stores it: epoch seconds with exactly six decimals."""
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def _moment(number: str) -> datetime:
+    """The instant an attribute written by ``_number`` holds, to the microsecond."""
+    return _EPOCH + int(Decimal(number) * 1_000_000) * _MICROSECOND
