@@ -1,15 +1,10 @@
-"""The app every variant serves: five scenario routes behind the session middleware under test.
+"""The app every variant serves, ``create_app``: a uvicorn factory configured by environment variables.
 
-``create_app`` is a uvicorn factory configured by environment variables, one variant per server process:
-
-* ``BENCH_VARIANT`` - ``bare`` (no session middleware), ``cookie`` (Starlette's ``SessionMiddleware``),
-  ``starsessions`` (with its ``InMemoryStore``) or ``dynamo`` (``DynamoSessionMiddleware``).
-* ``BENCH_TABLE`` - the DynamoDB table of ``dynamo``; the endpoint comes from ``AWS_ENDPOINT_URL_DYNAMODB``.
-* ``BENCH_STORE_DELAY`` - seconds added to every DynamoDB request (default 0).
-* ``BENCH_IDLE_TIMEOUT`` - the middleware's ``idle_timeout`` (default: none).
-
-Routes: ``/anon`` (never touches the session), ``/read``, ``/write`` (fills a new session of ``SESSION_BYTES``),
-``/change`` (one key), ``/clear``, and ``/_ops``: the store operations the server has made so far, by name.
+* ``BENCH_VARIANT``: ``bare`` (no session middleware), ``cookie`` (Starlette's ``SessionMiddleware``),
+  ``starsessions`` (with its ``InMemoryStore``) or ``dynamo`` (``DynamoSessionMiddleware``); for ``dynamo``,
+  ``BENCH_TABLE``, ``BENCH_STORE_DELAY`` (seconds added to every DynamoDB request) and ``BENCH_IDLE_TIMEOUT``.
+* Routes: ``/anon`` (no session), ``/read``, ``/write`` (a new session of ``SESSION_BYTES``), ``/change`` (one
+  key), ``/clear``, and ``/_ops``: the store operations the server has made so far, by name.
 """
 
 from __future__ import annotations

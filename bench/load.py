@@ -4,13 +4,7 @@ and answers each with one JSON line on stdout. ``LoadWorker`` drives it from ``b
 It stays cheap so that it is not the bottleneck: raw HTTP/1.1 over asyncio streams, one keep-alive connection per
 unit of concurrency, all connected before the clock starts, and a fixed number of requests shared between them.
 
-* ``http`` - ``n`` GETs of ``path`` on ``port`` over ``concurrency`` connections, request ``k`` carrying
-  ``cookies[k]`` if given, ``pause`` seconds between two requests of one connection. Answers each request's latency
-  (s), the statuses, the ``Set-Cookie`` pair of each response and ``start``/``end`` (``time.monotonic``).
-* ``probe`` - ``count`` GETs of ``path``, one after the other, ``interval`` seconds apart: start times and latencies.
-* ``raw`` - the floor of any DynamoDB-backed session: ``n`` ``GetItem`` (``op: get``) or ``PutItem`` (``op: put``)
-  calls on ``table`` from ``threads`` threads, through the client of a ``DynamoStore``, with items of the layout and
-  size the store writes.
+Commands: ``http`` (``run_http``) and ``raw`` (``run_raw``), with their arguments.
 """
 
 from __future__ import annotations
@@ -23,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, cast
@@ -31,6 +25,7 @@ from typing import IO, Any, cast
 import boto3
 
 from bench.apps import LIFETIME, SESSION_BYTES, OperationCounter
+from bench.processes import stop
 from starlette_dynamo_session import DynamoStore
 
 COMMAND_TIMEOUT = 300.0  # seconds: no command runs longer
@@ -63,17 +58,19 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
 async def run_http(
     port: int, path: str, n: int, concurrency: int, cookies: Sequence[str] | None = None, pause: float = 0.0
 ) -> Result:
-    """``n`` requests over ``concurrency`` keep-alive connections (see the module docstring)."""
+    """``n`` GETs of ``path`` on ``port`` over ``concurrency`` connections, request ``k`` carrying ``cookies[k]``
+    if given, ``pause`` seconds between two requests of one connection: each request's start (``time.monotonic``)
+    and latency (s), the statuses, each response's ``Set-Cookie`` pair, and the ``start`` and ``end`` of the run."""
     if cookies is not None and len(cookies) < n:
         raise ValueError(f"{n} requests need {n} cookies, got {len(cookies)}")
     connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(min(concurrency, n))]
     requests = [request_bytes(path, cookies[k] if cookies else None) for k in range(n)]
-    latencies, set_cookies, statuses = [0.0] * n, [""] * n, [0] * n
+    starts, latencies, set_cookies, statuses = [0.0] * n, [0.0] * n, [""] * n, [0] * n
     next_request = iter(range(n))
 
     async def drive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for k in next_request:
-            began = time.perf_counter()
+            starts[k], began = time.monotonic(), time.perf_counter()
             statuses[k], set_cookies[k] = await exchange(reader, writer, requests[k])
             latencies[k] = time.perf_counter() - began
             if pause:
@@ -88,26 +85,14 @@ async def run_http(
         for _, writer in connections:
             writer.close()
     counted = {str(status): statuses.count(status) for status in set(statuses)}
-    return {"latencies": latencies, "statuses": counted, "cookies": set_cookies, "start": start, "end": end}
-
-
-async def run_probe(port: int, path: str, count: int, interval: float) -> Result:
-    """``count`` requests on one connection, ``interval`` seconds apart."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = request_bytes(path, None)
-    starts: list[float] = []
-    latencies: list[float] = []
-    try:
-        async with asyncio.timeout(COMMAND_TIMEOUT):
-            for _ in range(count):
-                starts.append(time.monotonic())
-                began = time.perf_counter()
-                await exchange(reader, writer, request)
-                latencies.append(time.perf_counter() - began)
-                await asyncio.sleep(interval)
-    finally:
-        writer.close()
-    return {"starts": starts, "latencies": latencies}
+    return {
+        "starts": starts,
+        "latencies": latencies,
+        "statuses": counted,
+        "cookies": set_cookies,
+        "start": start,
+        "end": end,
+    }
 
 
 def stored_item(store: DynamoStore) -> dict[str, Any]:
@@ -127,7 +112,10 @@ def stored_item(store: DynamoStore) -> dict[str, Any]:
 
 
 def run_raw(table: str, op: str, n: int, threads: int) -> Result:
-    """``n`` GetItem or PutItem calls from ``threads`` threads (see the module docstring)."""
+    """The floor of any DynamoDB-backed session: ``n`` ``GetItem`` (``op="get"``) or ``PutItem`` (``op="put"``)
+    calls on ``table`` from ``threads`` threads through a ``DynamoStore``'s client, with items like the store's."""
+    if op not in ("get", "put"):
+        raise ValueError(f"op must be 'get' or 'put', not {op!r}")
     counter = OperationCounter()
     session = boto3.Session()
     session.events.register("before-send.dynamodb", counter.count_dynamodb_request)
@@ -170,28 +158,18 @@ def run_raw(table: str, op: str, n: int, threads: int) -> Result:
     return {"latencies": latencies, "statuses": {}, "start": start, "end": end, "ops": ops, "cpu": cpu}
 
 
-def handle(command: Mapping[str, Any]) -> Result:
-    """Run one command; return its result."""
-    kind = command["cmd"]
-    if kind == "http":
-        cookies, pause = command.get("cookies"), float(command.get("pause", 0.0))
-        return asyncio.run(
-            run_http(command["port"], command["path"], command["n"], command["concurrency"], cookies, pause)
-        )
-    if kind == "probe":
-        return asyncio.run(run_probe(command["port"], command["path"], command["count"], command["interval"]))
-    if kind == "raw":
-        if command["op"] not in ("get", "put"):
-            raise ValueError(f"op must be 'get' or 'put', not {command['op']!r}")
-        return run_raw(command["table"], command["op"], command["n"], command["threads"])
-    raise ValueError(f"unknown command {kind!r}")
+COMMANDS: dict[str, Callable[..., Result]] = {
+    "http": lambda **arguments: asyncio.run(run_http(**arguments)),
+    "raw": run_raw,
+}
 
 
 def main() -> int:
     """Answer commands until stdin ends."""
     for line in sys.stdin:
         try:
-            result = handle(json.loads(line))
+            command = json.loads(line)
+            result = COMMANDS[command.pop("cmd")](**command)
         except Exception as exc:  # the orchestrator raises it on its side
             result = {"error": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(result) + "\n")
@@ -229,14 +207,10 @@ class LoadWorker:
         return self.receive()
 
     def close(self) -> None:
-        """Close its stdin (it exits at the end of its input), then stop it by its PID if it has not exited."""
-        cast(IO[bytes], self.process.stdin).close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        cast(IO[bytes], self.process.stdout).close()
+        """Stop it by its PID."""
+        stop(self.process)
+        for pipe in (self.process.stdin, self.process.stdout):
+            cast(IO[bytes], pipe).close()
 
 
 if __name__ == "__main__":

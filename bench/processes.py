@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 DYNAMODB_LOCAL = str(ROOT / "scripts" / "dynamodb-local")
@@ -78,32 +78,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+@dataclass
 class Server:
-    """A running uvicorn process serving ``bench.apps:create_app`` on ``127.0.0.1:port``."""
+    """A uvicorn process serving ``bench.apps:create_app`` on ``127.0.0.1:port``."""
 
-    def __init__(self, name: str, port: int, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
-        self.name = name
-        self.port = port
-        self.process = process
-        self.log = log
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
 
     def get(self, path: str) -> bytes:
         """The body of a GET of ``path``."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
             return bytes(response.read())
 
-    def answers(self) -> bool:
-        """Whether the server answers HTTP yet."""
-        try:
-            self.get("/_ops")
-        except (urllib.error.URLError, OSError):
-            return False
-        return True
-
-    def output(self) -> str:
-        """What the server has logged so far."""
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+    def answers_within(self, seconds: float) -> bool:
+        """Whether the server answers HTTP within ``seconds`` (and keeps running)."""
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                self.get("/_ops")
+                return True
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        return False
 
 
 @contextmanager
@@ -123,17 +120,15 @@ def serve(name: str, env: Mapping[str, str], **settings: str) -> Iterator[Server
                 stdout=log,
                 stderr=log,
             )
-            server = Server(name, port, process, log)
             try:
-                deadline = time.monotonic() + READY_TIMEOUT
-                while process.poll() is None and time.monotonic() < deadline and not server.answers():
-                    time.sleep(0.05)
-                if process.poll() is None and server.answers():
+                server = Server(name, port, process)
+                if server.answers_within(READY_TIMEOUT):
                     yield server
                     return
             finally:
                 stop(process)
-                output = server.output()
+                log.seek(0)
+                output = log.read().decode(errors="replace")
         if "address already in use" not in output.lower():
             break
     raise RuntimeError(f"server {name!r} did not start:\n{output}")

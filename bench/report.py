@@ -46,33 +46,24 @@ def operations(samples: list[Sample]) -> str:
     return ", ".join(f"{name} {count:g}" for name, count in sorted(ops.items())) or "0"
 
 
-def exact(samples: list[Sample], expected: int) -> bool:
-    """Whether every run made exactly ``expected`` store operations per request."""
-    return bool(samples) and all(math.isclose(sum(sample.ops.values()), expected) for sample in samples)
-
-
 def results_table(results: Results) -> list[str]:
-    """Latency, throughput and CPU of every variant and scenario, and the raw floor."""
+    """Latency, throughput and CPU of every variant and scenario, and of the raw floor."""
     lines = [
         "| scenario | variant | p50 @1 (ms) | p99 @1 (ms) | req/s @64 | p99 @64 (ms) | server CPU per request @64 (ms) "
         "| req/s @64 vs bare |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario, label in SCENARIOS.items():
-        for variant, name in VARIANTS.items():
-            c1, c64 = results.get(variant, scenario, 1), results.get(variant, scenario, 64)
-            lines.append(
-                f"| {label} | {name} | {number(median_of(c1, 'p50'))} | {number(median_of(c1, 'p99'))} "
-                f"| {number(median_of(c64, 'throughput'), 0)} | {number(median_of(c64, 'p99'))} "
-                f"| {number(median_of(c64, 'cpu_ms'), 3)} "
-                f"| {number(ratio(c64, results.get('bare', scenario, 64)))}x |"
-            )
-    for op, name in RAW.items():
-        c1, c64 = results.get("raw", op, 1), results.get("raw", op, 64)
+    rows = [
+        (label, name, variant, scenario) for scenario, label in SCENARIOS.items() for variant, name in VARIANTS.items()
+    ]
+    rows += [("floor", f"{name}, 1 thread @1, {results.pool} @64", "raw", op) for op, name in RAW.items()]
+    for label, name, variant, scenario in rows:
+        c1, c64 = results.get(variant, scenario, 1), results.get(variant, scenario, 64)
+        vs_bare = "" if variant == "raw" else f"{number(ratio(c64, results.get('bare', scenario, 64)))}x"
         lines.append(
-            f"| floor | {name}, 1 thread @1, {results.pool} @64 | {number(median_of(c1, 'p50'))} "
-            f"| {number(median_of(c1, 'p99'))} | {number(median_of(c64, 'throughput'), 0)} "
-            f"| {number(median_of(c64, 'p99'))} | {number(median_of(c64, 'cpu_ms'), 3)} | |"
+            f"| {label} | {name} | {number(median_of(c1, 'p50'))} | {number(median_of(c1, 'p99'))} "
+            f"| {number(median_of(c64, 'throughput'), 0)} | {number(median_of(c64, 'p99'))} "
+            f"| {number(median_of(c64, 'cpu_ms'), 3)} | {vs_bare} |"
         )
     return lines
 
@@ -87,8 +78,9 @@ def operations_table(results: Results) -> list[str]:
     for scenario, label in SCENARIOS.items():
         dynamo = results.get("dynamo", scenario, 1) + results.get("dynamo", scenario, 64)
         expected = EXPECTED_DYNAMO_OPS[scenario]
+        exact = bool(dynamo) and all(math.isclose(sum(sample.ops.values()), expected) for sample in dynamo)
         lines.append(
-            f"| {label} | {operations(dynamo)} | {expected} | {'yes' if exact(dynamo, expected) else '**no**'} "
+            f"| {label} | {operations(dynamo)} | {expected} | {'yes' if exact else '**no**'} "
             f"| {operations(results.get('starsessions', scenario, 1))} |"
         )
     return lines

@@ -78,10 +78,3 @@ class Results:
         """Write the results as JSON."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path: Path) -> Results:
-        """The results ``save`` wrote."""
-        data = json.loads(path.read_text())
-        samples = data.pop("samples")
-        return cls(**data, samples={key: [Sample(**sample) for sample in runs] for key, runs in samples.items()})

@@ -1,4 +1,4 @@
-"""The benchmark run, what ``scripts/bench`` does: ``python -m bench.run [--quick] [--out DIR] [--json FILE]``.
+"""The benchmark run, what ``scripts/bench`` does: ``python -m bench.run [--quick] [--rounds N] [--out DIR]``.
 
 It starts DynamoDB Local and one uvicorn server per variant (``bench.apps``), drives them from a separate
 load-generator process (``bench.load``) round after round, checks the event loop under a slow store and the
@@ -62,11 +62,6 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def requests_at(plan: Plan, concurrency: int) -> int:
-    """Requests per timed run at ``concurrency``."""
-    return plan.requests if concurrency == 1 else plan.requests * 4
-
-
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
     cpus = [
@@ -103,13 +98,17 @@ def timed_run(
     return Sample.of(result, difference(before, after), cpu), result
 
 
-def new_sessions(load: LoadWorker, server: Server, n: int, concurrency: int) -> list[str]:
-    """The cookies of ``n`` new sessions, as a browser gets them: from first writes' ``Set-Cookie``."""
-    _, result = timed_run(load, server, "/write", n, concurrency)
+def cookies_of(result: Result, n: int) -> list[str]:
+    """The session cookies ``n`` first writes got, as a browser gets them: from their ``Set-Cookie``."""
     cookies = [cookie for cookie in result["cookies"] if cookie]
     if len(cookies) != n:
-        raise RuntimeError(f"{server.name}: {len(cookies)} cookies for {n} first writes")
+        raise RuntimeError(f"{len(cookies)} session cookies from {n} first writes")
     return cookies
+
+
+def new_sessions(load: LoadWorker, server: Server, n: int, concurrency: int) -> list[str]:
+    """The cookies of ``n`` new sessions on ``server``."""
+    return cookies_of(timed_run(load, server, "/write", n, concurrency)[1], n)
 
 
 def raw(load: LoadWorker, op: str, n: int, threads: int) -> Sample:
@@ -118,37 +117,23 @@ def raw(load: LoadWorker, op: str, n: int, threads: int) -> Sample:
     return Sample.of(result, result["ops"], float(result["cpu"]))
 
 
-def warm_up(load: LoadWorker, servers: dict[str, Server], plan: Plan) -> None:
-    """Every path of every server before the first round: DynamoDB Local's JVM compiles its hot code then."""
-    for op in ("get", "put"):
-        raw(load, op, plan.warmup * 4, 8)
-    for variant, server in servers.items():
-        cookies = None if variant == "bare" else new_sessions(load, server, plan.warmup, 8)
-        for path in ("/read", "/change", "/clear"):
-            timed_run(load, server, path, plan.warmup, 8, cookies)
-        timed_run(load, server, "/anon", plan.warmup, 8)
-
-
-def run_rounds(load: LoadWorker, servers: dict[str, Server], plan: Plan, results: Results) -> None:
-    """Every scenario of every variant at each concurrency, side by side, the order of the variants rotating."""
-    for round_index in range(plan.rounds):
-        order = VARIANTS[round_index % len(VARIANTS) :] + VARIANTS[: round_index % len(VARIANTS)]
-        for concurrency in CONCURRENCY:
-            n = requests_at(plan, concurrency)
-            log(f"round {round_index + 1}/{plan.rounds}, concurrency {concurrency}, {n} requests per run")
-            cookies: dict[str, list[str] | None] = {}
-            for scenario in RUN_ORDER:
-                for variant in order:
-                    carried = cookies.get(variant) if scenario in ("read", "change", "clear") else None
-                    sample, result = timed_run(load, servers[variant], f"/{scenario}", n, concurrency, carried)
-                    results.samples.setdefault(f"{variant}/{scenario}/{concurrency}", []).append(sample)
-                    if scenario == "write" and variant != "bare":
-                        cookies[variant] = [cookie for cookie in result["cookies"] if cookie]
-                        if len(cookies[variant] or ()) != n:
-                            raise RuntimeError(f"{variant}: not one cookie per first write")
-            for op in ("get", "put"):
-                sample = raw(load, op, n, min(concurrency, results.pool))
-                results.samples.setdefault(f"raw/{op}/{concurrency}", []).append(sample)
+def run_round(load: LoadWorker, servers: dict[str, Server], requests: int, pool: int) -> dict[str, Sample]:
+    """Every scenario of every server in turn, at each concurrency (``requests`` per run at 1, four times as many
+    at 64), then the raw floor from up to ``pool`` threads: the samples by "variant/scenario/concurrency"."""
+    samples: dict[str, Sample] = {}
+    for concurrency in CONCURRENCY:
+        n = requests if concurrency == 1 else requests * 4
+        cookies: dict[str, list[str]] = {}
+        for scenario in RUN_ORDER:
+            for variant, server in servers.items():
+                carried = cookies.get(variant) if scenario in ("read", "change", "clear") else None
+                sample, result = timed_run(load, server, f"/{scenario}", n, concurrency, carried)
+                samples[f"{variant}/{scenario}/{concurrency}"] = sample
+                if scenario == "write" and variant != "bare":
+                    cookies[variant] = cookies_of(result, n)
+        for op in ("get", "put"):
+            samples[f"raw/{op}/{concurrency}"] = raw(load, op, n, min(concurrency, pool))
+    return samples
 
 
 def event_loop_check(load: LoadWorker, probe: LoadWorker, env: dict[str, str], plan: Plan, results: Results) -> None:
@@ -163,7 +148,7 @@ def event_loop_check(load: LoadWorker, probe: LoadWorker, env: dict[str, str], p
     with serve("dynamo-slow-store", env, **settings) as server:
         cookies = new_sessions(load, server, LOOP_SESSIONS, results.pool)
         count = int((3 * n / ideal + 1) / PROBE_INTERVAL)  # the probes outlast a run at a third of the ideal
-        probe.send(cmd="probe", port=server.port, path="/anon", count=count, interval=PROBE_INTERVAL)
+        probe.send(cmd="http", port=server.port, path="/anon", n=count, concurrency=1, pause=PROBE_INTERVAL)
         time.sleep(0.3)  # probes of the idle server first
         sample, result = timed_run(
             load, server, "/read", n, LOOP_SESSIONS, [cookies[k % LOOP_SESSIONS] for k in range(n)]
@@ -235,9 +220,14 @@ def measure(plan: Plan, results: Results) -> None:
                 name: running.enter_context(serve(name, env, BENCH_VARIANT=name, BENCH_TABLE=TABLE))
                 for name in VARIANTS
             }
-            log("warming up")
-            warm_up(load, servers, plan)
-            run_rounds(load, servers, plan, results)
+            log("warming up")  # DynamoDB Local's JVM compiles its hot code in the first thousands of requests
+            run_round(load, servers, plan.warmup, results.pool)
+            for index in range(plan.rounds):
+                log(f"round {index + 1} of {plan.rounds}")
+                order = VARIANTS[index % len(VARIANTS) :] + VARIANTS[: index % len(VARIANTS)]
+                samples = run_round(load, {name: servers[name] for name in order}, plan.requests, results.pool)
+                for key, sample in samples.items():
+                    results.samples.setdefault(key, []).append(sample)
         log("event-loop check")
         event_loop_check(load, probe, env, plan, results)
         log("idle-refresh check")
@@ -245,30 +235,24 @@ def measure(plan: Plan, results: Results) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure (or, with ``--from-json``, only render), then write the report."""
+    """Measure, then write the results and the report."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short round, to check that everything works")
     parser.add_argument("--rounds", type=int, help="rounds (default: 5, or 1 with --quick)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where the report and chart go (docs/)")
     parser.add_argument("--json", type=Path, default=ROOT / ".cache" / "bench" / "results.json", help="the results")
-    parser.add_argument("--from-json", type=Path, help="measure nothing: render the report from saved results")
     args = parser.parse_args(argv)
-    if args.from_json:
-        results = Results.load(args.from_json)
-    else:
-        plan = QUICK if args.quick else FULL
-        if args.rounds:
-            plan = dataclasses.replace(plan, rounds=args.rounds)
-        command = (
-            "scripts/bench" + (" --quick" if args.quick else "") + (f" --rounds {args.rounds}" if args.rounds else "")
-        )
-        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        results = Results(command=command, started=started, machine=machine(), plan=dataclasses.asdict(plan))
-        began = time.monotonic()
-        measure(plan, results)
-        results.duration_s = round(time.monotonic() - began)
-        results.machine["load_after"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
-        results.save(args.json)
+    plan = QUICK if args.quick else FULL
+    if args.rounds:
+        plan = dataclasses.replace(plan, rounds=args.rounds)
+    command = "scripts/bench" + (" --quick" if args.quick else "") + (f" --rounds {args.rounds}" if args.rounds else "")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results = Results(command=command, started=started, machine=machine(), plan=dataclasses.asdict(plan))
+    began = time.monotonic()
+    measure(plan, results)
+    results.duration_s = round(time.monotonic() - began)
+    results.machine["load_after"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    results.save(args.json)
     report.write(results, args.out)
     log(f"wrote {args.out / report.MARKDOWN} and {args.out / report.CHART}")
     return 0
