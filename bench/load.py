@@ -15,7 +15,6 @@ import math
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -121,37 +120,24 @@ def run_raw(table: str, op: str, n: int, threads: int) -> Result:
     session.events.register("before-send.dynamodb", counter.count_dynamodb_request)
     store = DynamoStore(session, table_name=table)
     client = store.client
-    items = [stored_item(store) for _ in range(min(n, RAW_ITEMS) if op == "get" else n)]
+    items = [stored_item(store) for _ in range(min(n, RAW_ITEMS) if op == "get" else max(n, threads))]
     if op == "get":
         for item in items:
             client.put_item(TableName=table, Item=item)
-    before = counter.snapshot()
-    latencies = [0.0] * n
-    next_call = iter(range(n))
-    lock = threading.Lock()
-    deadline = time.monotonic() + COMMAND_TIMEOUT
-    ready = threading.Barrier(threads + 1)
 
-    def drive() -> None:
-        ready.wait()
-        while time.monotonic() < deadline:
-            with lock:
-                k = next(next_call, None)
-            if k is None:
-                return
-            began = time.perf_counter()
-            if op == "get":
-                client.get_item(TableName=table, Key={"token": items[k % len(items)]["token"]}, ConsistentRead=True)
-            else:
-                client.put_item(TableName=table, Item=items[k])
-            latencies[k] = time.perf_counter() - began
+    def call(k: int) -> float:
+        began = time.perf_counter()
+        if op == "get":
+            client.get_item(TableName=table, Key={"token": items[k % len(items)]["token"]}, ConsistentRead=True)
+        else:
+            client.put_item(TableName=table, Item=items[k])
+        return time.perf_counter() - began
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(drive) for _ in range(threads)]
-        ready.wait()
+        list(pool.map(call, range(threads)))  # untimed: starts the threads and opens their connections
+        before = counter.snapshot()
         start, cpu = time.monotonic(), time.process_time()
-        for future in futures:
-            future.result()
+        latencies = list(pool.map(call, range(n), timeout=COMMAND_TIMEOUT))
         end, cpu = time.monotonic(), time.process_time() - cpu
     after = counter.snapshot()
     ops = {name: count - before.get(name, 0) for name, count in after.items() if count != before.get(name, 0)}

@@ -64,11 +64,11 @@ def log(message: str) -> None:
 
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
-    cpus = [
-        line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
+    models = [
+        line.split(":")[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
     ]
     return {
-        "cpus": f"{len(os.sched_getaffinity(0))} x {cpus[0] if cpus else 'unknown'}",
+        "cpus": f"{len(os.sched_getaffinity(0))} x {models[0] if models else 'unknown CPU'}",
         "python": platform.python_version(),
         "packages": ", ".join(f"{name} {version(name)}" for name in PACKAGES),
         "load_before": " ".join(f"{value:.2f}" for value in os.getloadavg()),
