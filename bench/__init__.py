@@ -1,13 +1,9 @@
-"""Benchmarks of starlette-dynamo-session against the bare app, Starlette's cookie sessions, starsessions and raw
-boto3 calls, all in one run on one machine: ``scripts/bench`` (``python -m bench.run``).
+"""The benchmark: ``scripts/bench`` (``python -m bench.run``) runs the bare app, Starlette's cookie sessions,
+starsessions, this middleware on DynamoDB Local and raw boto3 calls side by side and writes ``docs/benchmarks.md``
+and ``docs/benchmarks.png``.
 
-* ``bench.apps`` - the ASGI apps under test, one per variant, served by uvicorn in their own processes.
-* ``bench.load`` - the load generator: a separate process driving a server over raw HTTP/1.1 keep-alive sockets
-  (and the raw boto3 baseline: a thread pool calling a DynamoDB client directly).
-* ``bench.run`` - the orchestrator: starts DynamoDB Local and the servers, runs the scenarios, writes the report.
-* ``bench.profile`` - the hot path of one request, profiled in-process.
-* ``bench.capacity`` - DynamoDB request units and cost per request, from the item sizes the store writes.
-* ``bench.servers``, ``bench.stats`` - the processes the run starts, and the summaries of what it measures.
-
-``bench.soak`` (``scripts/soak``) is the soak test, not part of the benchmark run.
+* ``bench.apps`` - the app each variant's uvicorn server serves.
+* ``bench.load`` - the load generator, a process of its own.
+* ``bench.processes`` - starting and stopping DynamoDB Local and the servers.
+* ``bench.run`` - the run; ``bench.results`` - what it measured; ``bench.report`` - the page and the chart.
 """
