@@ -1,4 +1,4 @@
-"""The public API is exactly what __all__ lists, and every name of SPEC.md is importable from the package."""
+"""The public API is exactly what __all__ lists, and every documented name is importable from the package root."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def test_all_lists_exactly_the_public_names() -> None:
     assert starlette_dynamo_session.__all__[1:] == sorted(starlette_dynamo_session.__all__[1:], key=str.casefold)
 
 
-def test_every_name_of_the_spec_is_importable() -> None:
+def test_every_documented_name_is_importable() -> None:
     from starlette_dynamo_session import (  # noqa: F401
         DynamoSessionMiddleware,
         DynamoStore,
