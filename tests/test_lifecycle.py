@@ -237,3 +237,24 @@ async def test_a_lifetime_already_over_stores_nothing(memory_store: MemoryStore)
     state.session["user"] = "ada"
     assert await lifecycle.finish(state) == Destroyed()
     assert (memory_store.take(), memory_store.records) == ([], {})
+
+
+async def test_a_session_past_a_shortened_lifetime_is_deleted_at_its_next_write(memory_store: MemoryStore) -> None:
+    lifecycle = SessionLifecycle(memory_store, Lifetime(max_age=60))
+    memory_store.records["token"] = stored({"user": "ada"}, age=120)
+    state = await lifecycle.load("token")
+    state.session["n"] = 1
+    assert await lifecycle.finish(state) == Destroyed()
+    assert memory_store.records == {}
+
+
+async def test_a_new_session_whose_first_write_conflicts_is_an_error_not_a_merge(
+    lifecycle: SessionLifecycle, memory_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("starlette_dynamo_session._lifecycle.new_token", lambda: "taken")
+    memory_store.records["taken"] = stored({"someone": "else"})
+    state = await lifecycle.load(None)
+    state.session["user"] = "ada"
+    with pytest.raises(SessionConflict):
+        await lifecycle.finish(state)
+    assert json.loads(memory_store.records["taken"].data) == {"someone": "else"}

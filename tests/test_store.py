@@ -29,6 +29,14 @@ def test_default_table_and_attribute_names(boto_session: boto3.Session) -> None:
     store = DynamoStore(boto_session)
     names = (store.table_name, store.token_name, store.data_name, store.expiry_name, store.ttl_name)
     assert names == ("sessions", "token", "data", "expiry", "ttl")
+    assert (store.created_name, store.version_name) == ("created", "version")
+
+
+def test_empty_names_are_refused(boto_session: boto3.Session) -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        DynamoStore(boto_session, table_name="")
+    with pytest.raises(ValueError, match="must not be empty"):
+        DynamoStore(boto_session, data_name="")
 
 
 def test_names_are_read_only(store: DynamoStore) -> None:
@@ -61,6 +69,23 @@ def test_duplicate_attribute_names_are_refused(boto_session: boto3.Session) -> N
 def test_find_returns_what_save_stored(store: DynamoStore) -> None:
     store.save("token-1", b"\x00binary\xff", later())
     assert store.find("token-1") == b"\x00binary\xff"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"data": {"S": "text, not bytes"}}, {"expiry": {"S": "soon"}}, {"version": None}, {"created": None}],
+)
+def test_an_item_of_another_shape_is_an_unknown_session(store: DynamoStore, change: dict[str, Any]) -> None:
+    item: dict[str, Any] = {
+        "token": {"S": store.key("token-1")},
+        "data": {"B": b"{}"},
+        "created": {"N": "1700000000"},
+        "expiry": {"N": "4000000000"},
+        "version": {"N": "1"},
+    }
+    item.update(change)  # None: the attribute is missing
+    store.client.put_item(TableName=store.table_name, Item={name: value for name, value in item.items() if value})
+    assert store.find("token-1") is None
 
 
 def test_find_returns_none_for_an_unknown_token(store: DynamoStore) -> None:
