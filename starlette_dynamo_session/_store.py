@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-import anyio
-import anyio.to_thread
 import boto3
-from anyio.lowlevel import RunVar
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,14 +21,13 @@ from starlette_dynamo_session._exceptions import (
 )
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._transport import BotocoreTransport, Transport
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef, UpdateItemInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, GetItemInputTypeDef, UpdateItemInputTypeDef
 
 __all__ = ["DynamoStore"]
-
-T = TypeVar("T")
 
 DEFAULT_TABLE_NAME = "sessions"
 DEFAULT_TOKEN_NAME = "token"  # noqa: S105 - an attribute name, not a secret
@@ -127,11 +123,7 @@ class DynamoStore:
             "#created": created_name,
             "#version": version_name,
         }
-        # Session I/O runs in worker threads of its own, as many as the client has pooled connections, so it neither
-        # waits for a connection nor takes the threads the application's sync endpoints run in. One limiter per event
-        # loop: a limiter cannot be shared between loops.
-        self._threads = int(getattr(self._client.meta.config, "max_pool_connections", 10))
-        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar("starlette_dynamo_session.limiter")
+        self._transport: Transport = BotocoreTransport(self._client)
 
     @property
     def table_name(self) -> str:
@@ -184,7 +176,9 @@ class DynamoStore:
         items up to days late, so the expiry is checked on every read. The read is strongly consistent.
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        record = self._read(token)
+        with self._translate_errors("GetItem"):
+            response = self._client.get_item(**self._get_request(token))
+        record = self._layout.record(response.get("Item"))
         return None if record is None else record.data
 
     def save(self, token: str, data: bytes, expiry: datetime) -> None:
@@ -248,11 +242,12 @@ class DynamoStore:
 
     async def read(self, token: str) -> StoredSession | None:
         """The session stored under ``token`` with its creation time, expiry and version, or ``None`` when it is
-        unknown or has expired (a strongly consistent read, in a worker thread).
+        unknown or has expired (a strongly consistent read).
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        return await self._in_thread(self._read, token)
+        response = await self._send("GetItem", self._get_request(token))
+        return self._layout.record(response.get("Item"))
 
     async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
         """Store ``record`` under ``token`` if the item is still at ``record.version - 1`` (absent, for version 1).
@@ -263,42 +258,33 @@ class DynamoStore:
         item), ``SessionTooLarge`` before sending anything when the item is too large, and ``TableNotFound`` or
         ``StoreUnavailable``.
         """
-        await self._in_thread(self._write, token, record, replacing)
+        if replacing is None or record.version == 1:
+            await self._send("UpdateItem", self._update_request(token, record, condition="previous"))
+            return
+        delete_old = {
+            "TableName": self._table_name,
+            "Key": self._layout.key(replacing),
+            "ConditionExpression": "#version = :previous",
+            "ExpressionAttributeNames": {"#version": self._layout.version},
+            "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        write_new = self._update_request(token, record, condition="absent")
+        await self._send("TransactWriteItems", {"TransactItems": [{"Update": write_new}, {"Delete": delete_old}]})
 
     async def remove(self, token: str) -> None:
-        """``delete``, in a worker thread: an unknown token is not an error.
+        """Delete the session stored under ``token``; an unknown token is not an error.
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        await self._in_thread(self.delete, token)
+        await self._send("DeleteItem", {"TableName": self._table_name, "Key": self._layout.key(token)})
 
-    def _read(self, token: str) -> StoredSession | None:
-        with self._translate_errors("GetItem"):
-            response = self._client.get_item(
-                TableName=self._table_name, Key=self._layout.key(token), ConsistentRead=True
-            )
-        return self._layout.record(response.get("Item"))
+    async def _send(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        with self._translate_errors(operation):
+            return await self._transport.call(operation, request)
 
-    def _write(self, token: str, record: StoredSession, replacing: str | None) -> None:
-        if replacing is None or record.version == 1:
-            condition: Literal["absent", "previous"] = "absent" if record.version == 1 else "previous"
-            request = self._update_request(token, record, condition=condition)
-            with self._translate_errors("UpdateItem"):
-                self._client.update_item(**request)
-            return
-        delete_old: TransactWriteItemTypeDef = {
-            "Delete": {
-                "TableName": self._table_name,
-                "Key": self._layout.key(replacing),
-                "ConditionExpression": "#version = :previous",
-                "ExpressionAttributeNames": {"#version": self._layout.version},
-                "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        write_new: Any = self._update_request(token, record, condition="absent")
-        with self._translate_errors("TransactWriteItems"):
-            self._client.transact_write_items(TransactItems=[{"Update": write_new}, delete_old])
+    def _get_request(self, token: str) -> GetItemInputTypeDef:
+        return {"TableName": self._table_name, "Key": self._layout.key(token), "ConsistentRead": True}
 
     def _update_request(
         self, token: str, record: StoredSession, *, condition: Literal["absent", "previous"] | None
@@ -306,7 +292,8 @@ class DynamoStore:
         """The UpdateItem request that stores ``record`` under ``token``, after checking the item's size.
 
         ``condition`` is what the stored item must be for the write to happen: ``"absent"``, at the ``"previous"``
-        version, or anything (``None``: the item keeps its creation time and its version counts on).
+        version (absent, when ``record`` is a first version), or anything (``None``: the item keeps its creation time
+        and its version counts on).
         """
         item = self._layout.item(token, record)
         key = self._layout.key(token)
@@ -332,20 +319,12 @@ class DynamoStore:
         if condition is not None:
             # A lost race hands back the item that won, so merging costs no extra read.
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        if condition == "absent":
+        if condition == "absent" or (condition == "previous" and record.version == 1):
             request["ConditionExpression"] = "attribute_not_exists(#version)"
         elif condition == "previous":
             request["ConditionExpression"] = "#version = :previous"
             values[":previous"] = {"N": str(record.version - 1)}
         return request
-
-    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
-        try:
-            limiter = self._limiter.get()
-        except LookupError:
-            limiter = anyio.CapacityLimiter(self._threads)
-            self._limiter.set(limiter)
-        return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
 
     @contextmanager
     def _translate_errors(self, operation: str) -> Iterator[None]:
