@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
-__all__ = ["SessionStore", "StoredSession"]
+__all__ = ["DEFAULT", "MaxAge", "SessionStore", "StoredSession"]
+
+DEFAULT: Literal["default"] = "default"
+# A session's own absolute lifetime in seconds, ``None`` for a browser session, or ``"default"``: the middleware's.
+MaxAge = int | None | Literal["default"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,13 +18,16 @@ class StoredSession:
     """One stored session: its data, when it was created, when it expires, and the version of the item.
 
     ``data`` is the session as the middleware stores it (JSON text, UTF-8); ``created`` and ``expiry`` are aware
-    datetimes in UTC; ``version`` is 1 for the first write of a session and one more for every write after it.
+    datetimes in UTC; ``version`` is 1 for the first write of a session and one more for every write after it;
+    ``max_age`` is the session's own absolute lifetime in seconds (``set_session_max_age``), ``None`` for a browser
+    session, or ``"default"`` for the middleware's ``max_age``.
     """
 
     data: bytes
     created: datetime
     expiry: datetime
     version: int
+    max_age: MaxAge = DEFAULT
 
 
 class SessionStore(Protocol):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
 from starlette_dynamo_session._exceptions import SessionTooLarge
 from starlette_dynamo_session._signing import digest
 
@@ -30,7 +30,8 @@ class ItemLayout:
     """The attribute names of a session item, and the conversions between items and ``StoredSession`` records.
 
     The key is the token's digest (S); the data is stored as it is (B); ``created`` and ``expiry`` are epoch
-    seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N).
+    seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N);
+    a session's own lifetime is seconds (N), or NULL for a browser session, and absent for the middleware's.
     """
 
     token: str
@@ -39,6 +40,7 @@ class ItemLayout:
     ttl: str
     created: str
     version: str
+    max_age: str
 
     def key(self, token: str) -> dict[str, AttributeValueTypeDef]:
         """The key of the item stored for ``token``."""
@@ -56,6 +58,10 @@ class ItemLayout:
             self.created: {"N": _number(_micros(record.created))},
             self.version: {"N": str(record.version)},
         }
+        if record.max_age is None:
+            item[self.max_age] = {"NULL": True}
+        elif record.max_age != DEFAULT:
+            item[self.max_age] = {"N": str(record.max_age)}
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
@@ -74,6 +80,7 @@ class ItemLayout:
                 created=_moment(item[self.created]["N"]),
                 expiry=_moment(item[self.expiry]["N"]),
                 version=int(item[self.version]["N"]),
+                max_age=_max_age(item.get(self.max_age)),
             )
         except (TypeError, KeyError, ValueError, ArithmeticError):
             return None
@@ -81,8 +88,9 @@ class ItemLayout:
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
-    """The size DynamoDB counts for an item of string (``S``), binary (``B``) and number (``N``) attributes:
-    the UTF-8 length of each name plus its value's size. Raises ``ValueError`` for a number that is not finite."""
+    """The size DynamoDB counts for an item of string (``S``), binary (``B``), number (``N``) and null (``NULL``)
+    attributes: the UTF-8 length of each name plus its value's size. Raises ``ValueError`` for a number that is not
+    finite."""
     size = 0
     for name, value in item.items():
         size += len(name.encode("utf-8"))
@@ -90,6 +98,8 @@ def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
             size += len(value["S"].encode("utf-8"))
         elif "B" in value:
             size += len(value["B"])
+        elif "NULL" in value:
+            size += 1
         else:
             size += _number_size(value["N"])
     return size
@@ -107,6 +117,12 @@ def _number_size(text: str) -> int:
     highest = exponent + len(digits) - 1
     highest += 1 - highest % 2
     return (highest - lowest + 1) // 2 + 1 + sign
+
+
+def _max_age(value: Mapping[str, Any] | None) -> MaxAge:
+    if value is None:
+        return DEFAULT
+    return None if value.get("NULL") else int(value["N"])
 
 
 def _micros(moment: datetime) -> int:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -25,7 +25,12 @@ from starlette_dynamo_session._transport import BotocoreTransport, Transport
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, GetItemInputTypeDef, UpdateItemInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        GetItemInputTypeDef,
+        PutItemInputTypeDef,
+        UpdateItemInputTypeDef,
+    )
 
 __all__ = ["DynamoStore"]
 
@@ -36,6 +41,7 @@ DEFAULT_EXPIRY_NAME = "expiry"
 DEFAULT_TTL_NAME = "ttl"
 DEFAULT_CREATED_NAME = "created"
 DEFAULT_VERSION_NAME = "version"
+DEFAULT_MAX_AGE_NAME = "max_age"
 
 DEFAULT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
@@ -80,7 +86,7 @@ class DynamoStore:
     * **client** - *(optional)* an existing DynamoDB client to use instead of making one. It cannot be combined
       with ``session`` or ``config``.
     * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **created_name**,
-      **version_name** - *(optional)* the table and its attribute names.
+      **version_name**, **max_age_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
       (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections).
 
@@ -100,9 +106,10 @@ class DynamoStore:
         ttl_name: str = DEFAULT_TTL_NAME,
         created_name: str = DEFAULT_CREATED_NAME,
         version_name: str = DEFAULT_VERSION_NAME,
+        max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
     ) -> None:
-        names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name)
+        names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
         if len(set(names)) != len(names):
             raise ValueError(f"attribute names must all differ, got {names!r}")
         if not all(names) or not table_name:
@@ -115,7 +122,9 @@ class DynamoStore:
             session = session if session is not None else boto3.Session()
             self._client = session.client("dynamodb", config=DEFAULT_CONFIG.merge(config or Config()))
         self._table_name = table_name
-        self._layout = ItemLayout(token_name, data_name, expiry_name, ttl_name, created_name, version_name)
+        self._layout = ItemLayout(
+            token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name
+        )
         self._names = {
             "#data": data_name,
             "#expiry": expiry_name,
@@ -161,6 +170,11 @@ class DynamoStore:
         return self._layout.version
 
     @property
+    def max_age_name(self) -> str:
+        """The attribute holding a session's own lifetime (a number of seconds, or NULL for a browser session)."""
+        return self._layout.max_age
+
+    @property
     def client(self) -> DynamoDBClient:
         """The botocore DynamoDB client every request goes through."""
         return self._client
@@ -190,9 +204,8 @@ class DynamoStore:
         ``StoreUnavailable``.
         """
         record = StoredSession(data=data, created=datetime.fromtimestamp(time.time(), UTC), expiry=expiry, version=1)
-        request = self._update_request(token, record, condition=None)
         with self._translate_errors("UpdateItem"):
-            self._client.update_item(**request)
+            self._client.update_item(**self._save_request(token, record))
 
     def delete(self, token: str) -> None:
         """Delete the session saved under ``token``; deleting an unknown token is not an error.
@@ -259,7 +272,7 @@ class DynamoStore:
         ``StoreUnavailable``.
         """
         if replacing is None or record.version == 1:
-            await self._send("UpdateItem", self._update_request(token, record, condition="previous"))
+            await self._send("PutItem", self._put_request(token, record, previous=record.version - 1))
             return
         delete_old = {
             "TableName": self._table_name,
@@ -269,8 +282,8 @@ class DynamoStore:
             "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        write_new = self._update_request(token, record, condition="absent")
-        await self._send("TransactWriteItems", {"TransactItems": [{"Update": write_new}, {"Delete": delete_old}]})
+        put_new = self._put_request(token, record, previous=0)
+        await self._send("TransactWriteItems", {"TransactItems": [{"Put": put_new}, {"Delete": delete_old}]})
 
     async def remove(self, token: str) -> None:
         """Delete the session stored under ``token``; an unknown token is not an error.
@@ -286,45 +299,43 @@ class DynamoStore:
     def _get_request(self, token: str) -> GetItemInputTypeDef:
         return {"TableName": self._table_name, "Key": self._layout.key(token), "ConsistentRead": True}
 
-    def _update_request(
-        self, token: str, record: StoredSession, *, condition: Literal["absent", "previous"] | None
-    ) -> UpdateItemInputTypeDef:
-        """The UpdateItem request that stores ``record`` under ``token``, after checking the item's size.
+    def _put_request(self, token: str, record: StoredSession, *, previous: int) -> PutItemInputTypeDef:
+        """The PutItem request that stores ``record`` under ``token`` only where the item is at version ``previous``
+        (absent, for 0); when it is not, DynamoDB returns the item that won, so merging costs no extra read."""
+        request: PutItemInputTypeDef = {
+            "TableName": self._table_name,
+            "Item": self._layout.item(token, record),
+            "ConditionExpression": "attribute_not_exists(#version)",
+            "ExpressionAttributeNames": {"#version": self._layout.version},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if previous:
+            request["ConditionExpression"] = "#version = :previous"
+            request["ExpressionAttributeValues"] = {":previous": {"N": str(previous)}}
+        return request
 
-        ``condition`` is what the stored item must be for the write to happen: ``"absent"``, at the ``"previous"``
-        version (absent, when ``record`` is a first version), or anything (``None``: the item keeps its creation time
-        and its version counts on).
-        """
+    def _save_request(self, token: str, record: StoredSession) -> UpdateItemInputTypeDef:
+        """The UpdateItem request that stores ``record``'s data and expiry under ``token`` whatever is there,
+        keeping the session's creation time and own lifetime, and counting its version on (``save``)."""
         item = self._layout.item(token, record)
-        key = self._layout.key(token)
         values: dict[str, AttributeValueTypeDef] = {
             ":data": item[self._layout.data],
             ":expiry": item[self._layout.expiry],
             ":ttl": item[self._layout.ttl],
             ":created": item[self._layout.created],
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
         }
-        if condition is None:
-            stamps = "#created = if_not_exists(#created, :created), #version = if_not_exists(#version, :zero) + :one"
-            values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
-        else:
-            stamps = "#created = :created, #version = :version"
-            values[":version"] = item[self._layout.version]
-        request: UpdateItemInputTypeDef = {
+        return {
             "TableName": self._table_name,
-            "Key": key,
-            "UpdateExpression": f"SET #data = :data, #expiry = :expiry, #ttl = :ttl, {stamps}",
+            "Key": self._layout.key(token),
+            "UpdateExpression": (
+                "SET #data = :data, #expiry = :expiry, #ttl = :ttl, #created = if_not_exists(#created, :created), "
+                "#version = if_not_exists(#version, :zero) + :one"
+            ),
             "ExpressionAttributeNames": self._names,
             "ExpressionAttributeValues": values,
         }
-        if condition is not None:
-            # A lost race hands back the item that won, so merging costs no extra read.
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        if condition == "absent" or (condition == "previous" and record.version == 1):
-            request["ConditionExpression"] = "attribute_not_exists(#version)"
-        elif condition == "previous":
-            request["ConditionExpression"] = "#version = :previous"
-            values[":previous"] = {"N": str(record.version - 1)}
-        return request
 
     @contextmanager
     def _translate_errors(self, operation: str) -> Iterator[None]:

@@ -31,7 +31,7 @@ def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     under threads two conditional writes can both pass. One lock around moto's item operations restores the real
     behaviour (DynamoDB Local needs nothing of the kind)."""
     lock = threading.RLock()
-    for name in ("get_item", "update_item", "delete_item", "transact_write_items"):
+    for name in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
 
         def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
@@ -140,7 +140,7 @@ async def test_a_conflict_costs_the_loser_one_more_write_and_no_read(
     barrier.armed = True
     recorder.take()
     await in_parallel(client, [("/set", {"key": "a", "value": "1"}), ("/set", {"key": "b", "value": "2"})])
-    assert sorted(recorder.take()) == ["GetItem"] * 2 + ["UpdateItem"] * 3
+    assert sorted(recorder.take()) == ["GetItem"] * 2 + ["PutItem"] * 3
 
 
 async def test_when_both_change_one_key_the_later_write_wins_it(store: DynamoStore) -> None:

@@ -57,9 +57,9 @@ def test_each_kind_of_request_costs_the_documented_dynamodb_calls(
         costs[name] = recorder.take()
     assert costs == {
         "anonymous": [],
-        "first write": ["UpdateItem"],
+        "first write": ["PutItem"],
         "read-only": ["GetItem"],
-        "change": ["GetItem", "UpdateItem"],
+        "change": ["GetItem", "PutItem"],
         "regenerate": ["GetItem", "TransactWriteItems"],
         "clear": ["GetItem", "DeleteItem"],
     }
@@ -103,7 +103,7 @@ def test_an_idle_session_is_refreshed_on_dynamodb_once_a_tenth_of_its_window_has
     monkeypatch.setattr(time, "time", lambda: start + 11)
     response = client.get("/view")
     assert response.json() == {"session": {"user": "ada"}}
-    assert recorder.take() == ["GetItem", "UpdateItem"]
+    assert recorder.take() == ["GetItem", "PutItem"]
     assert "set-cookie" not in response.headers
 
 

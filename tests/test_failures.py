@@ -126,7 +126,7 @@ def test_a_failed_write_answers_503_instead_of_the_apps_response(
 ) -> None:
     client = dynamo_client_factory(ROUTES)
     client.post("/update", json={"user": "ada"})
-    faults.fail("InternalServerError", status=500, operations={"UpdateItem"})
+    faults.fail("InternalServerError", status=500, operations={"PutItem"})
     response = client.post("/update", json={"theme": "dark"})
     assert response.status_code == 503
     assert "theme" not in response.text

@@ -258,7 +258,7 @@ async def test_a_lost_write_carries_the_item_that_won_and_costs_one_request(
     with pytest.raises(SessionConflict) as raised:
         await store.write("token-1", record(b"loser", 2))
     assert (raised.value.item_returned, raised.value.current) == (True, winner)
-    assert recorder.take() == ["UpdateItem"]
+    assert recorder.take() == ["PutItem"]
 
 
 @pytest.mark.anyio
