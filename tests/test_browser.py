@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.test_demo_app import ROOT, DemoProcess, run_demo
+from tests.support.demo import run_demo
+from tests.support.processes import ROOT, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +33,7 @@ COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+")
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+def demo(tmp_path: Path) -> Iterator[ServerProcess]:
     """The demo as a real server process on a free port, embedded DynamoDB and all; stopped by PID at the end."""
     with run_demo(tmp_path) as demo:
         yield demo
@@ -60,7 +61,7 @@ def session_cookie_value(page: Page) -> str:
     return cookies[0]["value"]
 
 
-def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: DemoProcess, browser: Browser) -> None:
+def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: ServerProcess, browser: Browser) -> None:
     context = browser.new_context(base_url=demo.url, viewport={"width": 1120, "height": 780})
     page = context.new_page()
 

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -30,13 +22,13 @@ from starlette_dynamo_session._session import decode_payload
 from starlette_dynamo_session._signing import TokenSigner
 from starlette_dynamo_session._store import item_size
 from tests.conftest import SECRET_KEY
-from tests.recorder import OperationRecorder
+from tests.support.demo import SHUTDOWN_TIMEOUT, demo_command, demo_environment, run_demo
+from tests.support.environment import FAKE_CREDENTIALS
+from tests.support.processes import ROOT, free_port
+from tests.support.recorder import OperationRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
-# Bounds on waiting for the demo process, generous for a loaded CI machine; never asserted as durations.
-STARTUP_TIMEOUT = 60.0  # seconds
-SHUTDOWN_TIMEOUT = 30.0  # seconds
+STARTUP_TIMEOUT = 60.0  # seconds for the demo to refuse to start; a bound, never asserted as a duration
 
 
 @pytest.fixture
@@ -259,82 +251,6 @@ def test_uses_aws_only_with_an_endpoint_credentials_or_a_profile(
 # python -m demo_app as a real process.
 
 
-@dataclass
-class DemoProcess:
-    """A running ``python -m demo_app`` and where its output goes."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def interrupt(self, signum: int = signal.SIGINT) -> int:
-        """Send Ctrl-C (or ``signum``) to the process and return its exit status."""
-        os.kill(self.process.pid, signum)
-        return self.process.wait(timeout=SHUTDOWN_TIMEOUT)
-
-
-def demo_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """This environment without any AWS setting, so the demo runs its embedded DynamoDB (plus ``extra``)."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "BOTO_")) and name not in ("PORT", "SESSION_SECRET_KEY")
-    }
-    missing = str(tmp_path / "no-aws-config")
-    environment.update(AWS_CONFIG_FILE=missing, AWS_SHARED_CREDENTIALS_FILE=missing, AWS_EC2_METADATA_DISABLED="true")
-    environment.update(extra)
-    return environment
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def run_demo(tmp_path: Path, *args: str, environment: dict[str, str] | None = None) -> Iterator[DemoProcess]:
-    """Start ``python -m demo_app --port <free port>``, wait until /healthz answers 200, and stop it at the end."""
-    port = free_port()
-    log = tmp_path / f"demo-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "demo_app", "--port", str(port), *args],
-            cwd=ROOT,
-            env=environment if environment is not None else demo_environment(tmp_path),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    demo = DemoProcess(url=f"http://127.0.0.1:{port}", process=process, log=log)
-    try:
-        wait_until_healthy(demo)
-        yield demo
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=SHUTDOWN_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_healthy(demo: DemoProcess) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(trust_env=False, timeout=5) as http:
-        while time.monotonic() < deadline:
-            if demo.process.poll() is not None:
-                pytest.fail(f"the demo exited with {demo.process.returncode}:\n{demo.output()}")
-            with contextlib.suppress(httpx.TransportError):  # not listening yet
-                if http.get(f"{demo.url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    pytest.fail(f"the demo did not answer /healthz within {STARTUP_TIMEOUT} s:\n{demo.output()}")
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_python_m_demo_app_serves_an_embedded_dynamodb_and_stops_on_a_signal(tmp_path: Path, signum: int) -> None:
     with run_demo(tmp_path) as demo:
@@ -342,7 +258,7 @@ def test_python_m_demo_app_serves_an_embedded_dynamodb_and_stops_on_a_signal(tmp
             assert http.get("/healthz").json() == {"status": "ok"}
             assert http.post("/sign-in", data={"name": "Ada"}).status_code == 303
             assert "<h1>Hello, Ada</h1>" in http.get("/").text
-        assert demo.interrupt(signum) == 0
+        assert demo.stop(signum, timeout=SHUTDOWN_TIMEOUT) == 0
 
     output = demo.output()
     embedded = [line for line in output.splitlines() if "embedded DynamoDB" in line]
@@ -359,15 +275,10 @@ def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_
     try:
         host, port = dynamodb.get_host_and_port()
         environment = demo_environment(
-            tmp_path,
-            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1",
-            SESSION_SECRET_KEY="a fixed key",
+            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}", SESSION_SECRET_KEY="a fixed key", **FAKE_CREDENTIALS
         )
         refused = subprocess.run(
-            [sys.executable, "-m", "demo_app", "--port", str(free_port()), "--table", "demo-sessions"],
+            demo_command("--port", str(free_port()), "--table", "demo-sessions"),
             cwd=ROOT,
             env=environment,
             capture_output=True,
@@ -379,7 +290,7 @@ def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_
         assert "--create-table" in refused.stderr
 
         with run_demo(tmp_path, "--table", "demo-sessions", "--create-table", environment=environment) as demo:
-            assert demo.interrupt() == 0
+            assert demo.stop(signal.SIGINT, timeout=SHUTDOWN_TIMEOUT) == 0
         output = demo.output()
         assert f"Using DynamoDB at http://{host}:{port} with table 'demo-sessions'" in output
         assert "embedded" not in output

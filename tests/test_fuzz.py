@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._signing import TokenSigner
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 

@@ -20,7 +20,7 @@ from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._session import decode_payload
 from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import add_to_cart, clear_session, update_session, view_session
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 
 async def append_in_place(request: Request) -> JSONResponse:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import DynamoStore, regenerate_session
 from tests.conftest import ClientFactory
 from tests.endpoints import add_to_cart, view_session
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 
 async def sign_in(request: Request) -> JSONResponse:
