@@ -145,5 +145,5 @@ def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(
     page.goto("/cart")
     expect(page.get_by_text("Your cart is empty.")).to_be_visible()
     page.goto("/session")
-    expect(page.locator("#missing")).to_contain_text("There is no item for your cookie's token")
+    expect(page.locator("#missing")).to_contain_text("Your session cookie opens no session")
     context.close()
