@@ -43,8 +43,15 @@ class DynamoDBLocalError(Exception):
 def install() -> Path:
     """Install DynamoDB Local into ``.cache/`` unless it is there (``scripts/dynamodb-local install``), one process at
     a time, and return its jar."""
-    if shutil.which("java") is None:
-        raise DynamoDBLocalError("java is not on PATH: DynamoDB Local needs Java 17 or later (openjdk-17-jre-headless)")
+    java = shutil.which("java")
+    if java is None:
+        raise DynamoDBLocalError("java is not on PATH: DynamoDB Local needs Java 17 or later (openjdk-17-jdk-headless)")
+    modules = subprocess.run([java, "--list-modules"], capture_output=True, text=True, check=False).stdout
+    if "jdk.compiler" not in modules:
+        raise DynamoDBLocalError(
+            "java cannot run LoopbackDynamoDBLocal.java, which binds DynamoDB Local to 127.0.0.1: it needs a JDK "
+            "(openjdk-17-jdk-headless), not only a JRE"
+        )
     CACHE.mkdir(exist_ok=True)
     with open(CACHE / "dynamodb-local.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
