@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,9 +19,15 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from demo_app import pages
-from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, SessionError, regenerate_session
-from starlette_dynamo_session._signing import SecretKey, TokenSigner
-from starlette_dynamo_session._store import MAX_ITEM_BYTES, item_size
+from starlette_dynamo_session import (
+    MAX_ITEM_BYTES,
+    DynamoSessionMiddleware,
+    DynamoStore,
+    SessionError,
+    item_size,
+    regenerate_session,
+    session_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -49,7 +56,7 @@ SIGNED_OUT_NOTICE = "You are signed out: the session item was deleted from Dynam
 def create_app(
     store: DynamoStore,
     *,
-    secret_key: SecretKey | Sequence[SecretKey],
+    secret_key: str | Secret | Sequence[str | Secret],
     session_cookie: str = "session",
     max_age: int | None = DEFAULT_MAX_AGE,
     https_only: bool = False,
@@ -58,7 +65,7 @@ def create_app(
 
     ``secret_key``, ``session_cookie``, ``max_age`` and ``https_only`` go to the middleware unchanged.
     """
-    demo = _Demo(store, TokenSigner(secret_key), session_cookie)
+    demo = _Demo(store, session_cookie)
     routes = [
         Route("/", demo.home),
         Route("/sign-in", demo.sign_in, methods=["POST"]),
@@ -88,9 +95,8 @@ class _Demo:
     """The endpoints. The session holds ``user`` (a name), ``visits`` (a number) and ``cart`` (a list of
     ``{"item": name, "qty": n}``)."""
 
-    def __init__(self, store: DynamoStore, signer: TokenSigner, session_cookie: str) -> None:
+    def __init__(self, store: DynamoStore, session_cookie: str) -> None:
         self.store = store
-        self.signer = signer
         self.session_cookie = session_cookie
 
     async def home(self, request: Request) -> Response:
@@ -145,23 +151,23 @@ class _Demo:
         return _page(pages.cart(user=_user(request), lines=_cart_lines(request), error=error), status_code=400)
 
     async def session_item(self, request: Request) -> Response:
-        cookie = request.cookies.get(self.session_cookie)
-        token = None if cookie is None else self.signer.unsign(cookie)
+        key = session_key(request)  # the digest the item is keyed by; None when the cookie opened no stored session
         user = _user(request)
         table = self.store.table_name
-        if token is None:
+        if key is None:
             missing = (
                 "Your browser has no session yet: count a visit, fill the cart or sign in to start one."
-                if cookie is None
-                else "Your session cookie is not signed with this server's key, so it is ignored."
+                if self.session_cookie not in request.cookies
+                else "Your session cookie opens no session: it is not signed with this server's key, or its session "
+                "was destroyed, has expired or was never saved."
             )
             return _page(pages.session_item(user=user, table=table, item=None, missing=missing))
         try:
-            item = await run_in_threadpool(self._read_item, token)
+            item = await run_in_threadpool(self._read_item, key)
         except (BotoCoreError, ClientError) as exc:
             return PlainTextResponse(f"DynamoDB could not be read: {exc}", status_code=503)
         if item is None:
-            missing = "There is no item for your cookie's token: the session was destroyed, or never saved."
+            missing = "There is no item for your session any more: it was destroyed a moment ago."
             return _page(pages.session_item(user=user, table=table, item=None, missing=missing))
         return _page(pages.session_item(user=user, table=table, item=self._describe(item), missing=""))
 
@@ -175,12 +181,11 @@ class _Demo:
     async def stylesheet(self, request: Request) -> Response:
         return Response(pages.STYLESHEET, media_type="text/css", headers={"Cache-Control": "no-cache"})
 
-    def _read_item(self, token: str) -> dict[str, AttributeValueTypeDef] | None:
-        """The item stored for ``token``, as DynamoDB returns it (a strongly consistent read)."""
+    def _read_item(self, key: str) -> dict[str, AttributeValueTypeDef] | None:
+        """The item stored under ``key`` (the session's digest), as DynamoDB returns it (a strongly consistent
+        read)."""
         response = self.store.client.get_item(
-            TableName=self.store.table_name,
-            Key={self.store.token_name: {"S": self.store.key(token)}},
-            ConsistentRead=True,
+            TableName=self.store.table_name, Key={self.store.token_name: {"S": key}}, ConsistentRead=True
         )
         item = response.get("Item")
         return None if item is None else dict(item)
@@ -190,12 +195,21 @@ class _Demo:
         store = self.store
         hints = {
             store.token_name: "partition key: SHA-256 digest of the token in your cookie, base64url",
+            store.created_name: "when the session was first saved, epoch seconds",
             store.expiry_name: "exact expiry, epoch seconds",
             store.ttl_name: "DynamoDB's TTL attribute: the table deletes the item some time after this",
-            store.version_name: "one more on every write; conditional writes compare it",
-            store.data_name: "the stored session, shown below",
+            store.version_name: "1 on the first write, one more on every write; conditional writes compare it",
+            store.data_name: "the session itself as UTF-8 JSON, shown below",
         }
-        order = [store.token_name, store.expiry_name, store.ttl_name, store.version_name, store.data_name]
+        order = [
+            store.token_name,
+            store.created_name,
+            store.expiry_name,
+            store.ttl_name,
+            store.version_name,
+            store.data_name,
+        ]
+        moments = (store.created_name, store.expiry_name, store.ttl_name)
         names = [name for name in order if name in item] + sorted(item.keys() - set(order))
         rows = []
         for name in names:
@@ -205,7 +219,7 @@ class _Demo:
                 text = f"{len(value):,} bytes"
             else:
                 text = str(value)
-                moment = _moment(text) if kind == "N" and name in (store.expiry_name, store.ttl_name) else None
+                moment = _moment(text) if kind == "N" and name in moments else None
                 if moment is not None:
                     hint = f"{moment:%Y-%m-%d %H:%M:%S} UTC: {hint}"
             rows.append(pages.ItemRow(name=name, type=kind, value=text, hint=hint))

@@ -264,7 +264,7 @@ It is keyed by a SHA-256 digest of your token: the token itself is stored nowher
 </table>
 </div>
 <div class="card">
-<h2>Stored data, as the store holds it</h2>
+<h2>Stored data: the session as JSON</h2>
 <pre id="data">{escape(item.data)}</pre>
 </div>
 <form method="post" action="/sign-out"><button class="danger" type="submit">Destroy this session</button></form>"""

@@ -14,13 +14,14 @@ from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
-from tests.dynamodb_local import (  # noqa: F401 - fixtures
+from tests.support.dynamodb_local import (  # noqa: F401 - fixtures
     drop_created_tables,
     dynamodb_local_endpoint,
     dynamodb_local_session,
 )
-from tests.recorder import OperationRecorder
+from tests.support.environment import scrub_aws_environment
 from tests.support.memory_store import MemoryStore
+from tests.support.recorder import OperationRecorder
 
 # The AWS settings the tests were started with, before aws_environment hides them: used only with TEST_ON_AWS=1.
 AWS_SETTINGS_AT_START = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
@@ -33,18 +34,9 @@ ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test can reach real AWS: every AWS setting is removed and fake credentials take their place."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "BOTO_")):
-            monkeypatch.delenv(name)
-    missing = tmp_path_factory.getbasetemp() / "no-aws-config"
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(missing))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    scrub_aws_environment(monkeypatch)
 
 
 @pytest.fixture

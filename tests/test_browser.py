@@ -1,8 +1,14 @@
-"""The demo in a real browser: Debian's Chromium, driven by Playwright, against ``python -m demo_app``."""
+"""The demo in a real browser: Debian's Chromium, driven by Playwright, against ``python -m demo_app``.
+
+The test takes a screenshot of the signed-in home page. It goes to the test's temporary folder, so a test run never
+changes the working tree; ``REFRESH_DOCS=1 venv/bin/pytest tests/test_browser.py`` writes it to
+``docs/demo-signed-in.png`` instead, for the README.
+"""
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.test_demo_app import ROOT, DemoProcess, run_demo
+from tests.support.demo import run_demo
+from tests.support.processes import ROOT, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +32,21 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = ROOT / "docs" / "demo-signed-in.png"
+DOCS_SCREENSHOT = ROOT / "docs" / "demo-signed-in.png"
 USER = "Ada Lovelace"
 ITEMS = ("espresso beans", "oat milk")
 COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+")
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+def screenshot(tmp_path: Path) -> Path:
+    """Where the test saves its screenshot: ``docs/demo-signed-in.png`` with ``REFRESH_DOCS=1``, else a temporary
+    file."""
+    return DOCS_SCREENSHOT if os.environ.get("REFRESH_DOCS") == "1" else tmp_path / DOCS_SCREENSHOT.name
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[ServerProcess]:
     """The demo as a real server process on a free port, embedded DynamoDB and all; stopped by PID at the end."""
     with run_demo(tmp_path) as demo:
         yield demo
@@ -60,7 +74,9 @@ def session_cookie_value(page: Page) -> str:
     return cookies[0]["value"]
 
 
-def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: DemoProcess, browser: Browser) -> None:
+def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(
+    demo: ServerProcess, browser: Browser, screenshot: Path
+) -> None:
     context = browser.new_context(base_url=demo.url, viewport={"width": 1120, "height": 780})
     page = context.new_page()
 
@@ -112,9 +128,9 @@ def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: Dem
     page.get_by_role("link", name="Home", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {USER}")
     expect(page.locator(".tile .number").first).to_have_text("3")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOT, full_page=True)
-    assert SCREENSHOT.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    screenshot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     # Sign out: the session is destroyed and the cookie cleared.
     page.get_by_role("button", name="Sign out", exact=True).click()
@@ -129,5 +145,5 @@ def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(demo: Dem
     page.goto("/cart")
     expect(page.get_by_text("Your cart is empty.")).to_be_visible()
     page.goto("/session")
-    expect(page.locator("#missing")).to_contain_text("There is no item for your cookie's token")
+    expect(page.locator("#missing")).to_contain_text("Your session cookie opens no session")
     context.close()

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from tests.conftest import SECRET_KEY
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 pytestmark = pytest.mark.anyio
 

@@ -3,12 +3,7 @@ DynamoDB Local table."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,13 +15,11 @@ import httpx
 import pytest
 
 from starlette_dynamo_session import DynamoStore
-from tests.dynamodb_local import ROOT, free_port
+from tests.support.processes import ServerProcess, start_server, uvicorn_command
 
 pytestmark = pytest.mark.dynamodb_local
 
 SECRET_KEY = "cross-process-secret"
-READY_TIMEOUT = 30.0  # seconds for a uvicorn server to answer its first request
-STOP_TIMEOUT = 10.0  # seconds for a uvicorn server to shut down after SIGTERM, before it is killed
 
 Serve = Callable[..., str]
 
@@ -39,59 +32,21 @@ def shared_store(dynamodb_local_session: boto3.Session) -> DynamoStore:
     return store
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server by its PID and reap it; after STOP_TIMEOUT, or if workers outlive it, SIGKILL its process
-    group (its own, started with it)."""
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    with contextlib.suppress(ProcessLookupError):  # the whole group has exited: the usual case
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=5).raise_for_status()
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    pytest.fail(f"uvicorn did not serve {url} (exit status {process.poll()}):\n{log.read_text()}", pytrace=False)
-
-
 @pytest.fixture
 def serve(shared_store: DynamoStore, tmp_path: Path) -> Iterator[Serve]:
     """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options, and
-    return its URL once it answers; every server is stopped after the test."""
-    processes: list[subprocess.Popen[bytes]] = []
+    return its URL once it answers; every server is stopped by its PID after the test."""
+    servers: list[ServerProcess] = []
     env = {**os.environ, "SESSION_TABLE": shared_store.table_name, "SESSION_SECRET_KEY": SECRET_KEY}
 
     def serve(*options: str) -> str:
-        port = free_port()
-        log = tmp_path / f"uvicorn-{port}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "tests.apps.counter:app", "--host", "127.0.0.1", "--port", str(port)]
-                + list(options),
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_until_serving(url, process, log)
-        return url
+        command = uvicorn_command("tests.apps.counter:app", *options)
+        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env=env))
+        return servers[-1].url
 
     yield serve
-    for process in processes:
-        stop_server(process)
+    for server in servers:
+        server.stop()
 
 
 def with_cookie(cookie: str) -> dict[str, str]:

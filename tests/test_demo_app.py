@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
+import json
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -25,30 +18,20 @@ from starlette.testclient import TestClient
 
 from demo_app import create_app
 from demo_app.__main__ import uses_aws
-from starlette_dynamo_session import DynamoStore
-from starlette_dynamo_session._session import decode_payload
-from starlette_dynamo_session._signing import TokenSigner
-from starlette_dynamo_session._store import item_size
+from starlette_dynamo_session import DynamoStore, item_size
 from tests.conftest import SECRET_KEY
-from tests.recorder import OperationRecorder
+from tests.support.demo import SHUTDOWN_TIMEOUT, demo_command, demo_environment, run_demo
+from tests.support.environment import FAKE_CREDENTIALS
+from tests.support.processes import ROOT, free_port
+from tests.support.recorder import OperationRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
-# Bounds on waiting for the demo process, generous for a loaded CI machine; never asserted as durations.
-STARTUP_TIMEOUT = 60.0  # seconds
-SHUTDOWN_TIMEOUT = 30.0  # seconds
+STARTUP_TIMEOUT = 60.0  # seconds for the demo to refuse to start; a bound, never asserted as a duration
 
 
 @pytest.fixture
 def client(store: DynamoStore) -> TestClient:
     return TestClient(create_app(store, secret_key=SECRET_KEY), follow_redirects=False)
-
-
-def token_of(client: TestClient) -> str:
-    """The session token inside the client's current cookie."""
-    token = TokenSigner(SECRET_KEY).unsign(client.cookies["session"])
-    assert token is not None
-    return token
 
 
 def use_cookie(client: TestClient, value: str) -> None:
@@ -57,18 +40,20 @@ def use_cookie(client: TestClient, value: str) -> None:
     client.cookies.set("session", value)
 
 
-def stored(store: DynamoStore, token: str) -> dict[str, Any] | None:
-    """The session saved under ``token``, as the middleware will load it."""
-    data = store.find(token)
-    decoded = None if data is None else decode_payload(data)
-    return None if decoded is None else decoded[1]
+def items(store: DynamoStore) -> list[dict[str, Any]]:
+    """Every item of the test's table (its own: one per session the test made), read past the store."""
+    return [dict(item) for item in store.client.scan(TableName=store.table_name, ConsistentRead=True)["Items"]]
 
 
-def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
-    item = store.client.get_item(
-        TableName=store.table_name, Key={store.token_name: {"S": store.key(token)}}, ConsistentRead=True
-    ).get("Item")
-    return None if item is None else dict(item)
+def only_item(store: DynamoStore) -> dict[str, Any]:
+    """The one item of the test's table."""
+    (item,) = items(store)
+    return item
+
+
+def stored(store: DynamoStore) -> Any:
+    """The session in the one item of the test's table: its data attribute is the session's JSON."""
+    return json.loads(bytes(only_item(store)[store.data_name]["B"]))
 
 
 def test_home_without_a_session_offers_sign_in_and_asks_nothing_of_dynamodb(
@@ -94,18 +79,17 @@ def test_pages_are_private_and_run_no_script(client: TestClient) -> None:
 
 def test_sign_in_regenerates_the_token_and_keeps_the_session(client: TestClient, store: DynamoStore) -> None:
     client.get("/counter")
-    anonymous = token_of(client)
+    anonymous = only_item(store)[store.token_name]["S"]
     old_cookie = client.cookies["session"]
 
     response = client.post("/sign-in", data={"name": "  Ada   Lovelace "})
 
     assert response.status_code == 303
     assert response.headers["location"] == "/"
-    signed_in = token_of(client)
-    assert signed_in != anonymous
-    assert stored(store, anonymous) is None
-    assert raw_item(store, anonymous) is None
-    assert stored(store, signed_in) == {"visits": 1, "user": "Ada Lovelace"}
+    assert client.cookies["session"] != old_cookie
+    # One item still: the anonymous one is gone, and the session lives on under another key.
+    assert only_item(store)[store.token_name]["S"] != anonymous
+    assert stored(store) == {"visits": 1, "user": "Ada Lovelace"}
     assert "<h1>Hello, Ada Lovelace</h1>" in client.get("/").text
     # The cookie from before sign-in is worth nothing now.
     use_cookie(client, old_cookie)
@@ -136,12 +120,14 @@ def test_counter_counts_each_visit_in_the_session(client: TestClient, store: Dyn
     first = client.get("/counter")
     assert 'id="visits">1<' in first.text
     assert "set-cookie" in first.headers
-    token = token_of(client)
+    cookie = client.cookies["session"]
+    key = only_item(store)[store.token_name]["S"]
     for _ in range(2):
         response = client.get("/counter")
-        assert token_of(client) == token  # the same session, under the same token
+        assert client.cookies["session"] == cookie  # the same session, under the same token
     assert 'id="visits">3<' in response.text
-    assert stored(store, token) == {"visits": 3}
+    assert only_item(store)[store.token_name]["S"] == key
+    assert stored(store) == {"visits": 3}
     assert '<span class="number">3</span><span class="label">visits counted' in client.get("/").text
 
 
@@ -150,20 +136,19 @@ def test_cart_is_a_list_changed_in_place(client: TestClient, store: DynamoStore)
         response = client.post("/cart/add", data={"item": item})
         assert response.status_code == 303
         assert response.headers["location"] == "/cart"
-    token = token_of(client)
-    assert stored(store, token) == {"cart": [{"item": "coffee", "qty": 2}, {"item": "tea", "qty": 1}]}
+    assert stored(store) == {"cart": [{"item": "coffee", "qty": 2}, {"item": "tea", "qty": 1}]}
     page = client.get("/cart").text
     assert '<span class="name">coffee</span><span class="qty">× 2</span>' in page
     assert '<span class="name">tea</span><span class="qty">× 1</span>' in page
 
     client.post("/cart/remove", data={"index": "0"})
-    assert stored(store, token) == {"cart": [{"item": "tea", "qty": 1}]}
+    assert stored(store) == {"cart": [{"item": "tea", "qty": 1}]}
     client.post("/cart/remove", data={"index": "7"})  # no such line: nothing changes
-    assert stored(store, token) == {"cart": [{"item": "tea", "qty": 1}]}
+    assert stored(store) == {"cart": [{"item": "tea", "qty": 1}]}
     # Removing the last line empties the session, which destroys it.
     response = client.post("/cart/remove", data={"index": "0"})
     assert "Max-Age=0" in response.headers["set-cookie"]
-    assert raw_item(store, token) is None
+    assert items(store) == []
 
 
 def test_cart_refuses_an_empty_item(client: TestClient, recorder: OperationRecorder) -> None:
@@ -176,38 +161,44 @@ def test_cart_refuses_an_empty_item(client: TestClient, recorder: OperationRecor
 def test_session_page_shows_the_item_by_its_digest_never_the_token(client: TestClient, store: DynamoStore) -> None:
     client.post("/sign-in", data={"name": "Ada"})
     client.post("/cart/add", data={"item": "coffee"})
-    token = token_of(client)
     cookie = client.cookies["session"]
-    item = raw_item(store, token)
-    assert item is not None
+    token, _, signature = cookie.partition(".")
+    item = only_item(store)
 
     page = client.get("/session").text
 
     assert token not in page
     assert cookie not in page
-    assert cookie.rpartition(".")[2] not in page  # nor the signature
-    assert f"<code>{store.key(token)}</code>" in page
-    assert f"<code>{item[store.expiry_name]['N']}</code>" in page
-    assert f"<code>{item[store.ttl_name]['N']}</code>" in page
+    assert signature not in page
+    assert f"<code>{item[store.token_name]['S']}</code>" in page
+    for name in (store.created_name, store.expiry_name, store.ttl_name):
+        assert f'<td><code>{name}</code></td><td class="type">N</td><td><code>{item[name]["N"]}</code>' in page
     assert f'<td><code>version</code></td><td class="type">N</td><td><code>{item["version"]["N"]}</code>' in page
     assert f'<strong id="size">{item_size(item):,}</strong>' in page
-    assert f'<pre id="data">{escape(bytes(item[store.data_name]["B"]).decode())}</pre>' in page
+    # The data attribute is the session's JSON itself, and the page shows it as it is.
+    data = bytes(item[store.data_name]["B"]).decode()
+    assert json.loads(data) == {"user": "Ada", "cart": [{"item": "coffee", "qty": 1}]}
+    assert f'<pre id="data">{escape(data)}</pre>' in page
     assert "&quot;user&quot;:&quot;Ada&quot;" in page
 
 
 def test_session_page_without_a_usable_cookie_says_why(client: TestClient, store: DynamoStore) -> None:
     assert "Your browser has no session yet" in client.get("/session").text
     use_cookie(client, "x" * 43 + ".forged")
-    assert "not signed with this server&#x27;s key" in client.get("/session").text
-    use_cookie(client, TokenSigner(SECRET_KEY).sign("y" * 43))  # well signed, but its item is gone
-    gone = client.get("/session").text
-    assert "There is no item for your cookie&#x27;s token" in gone
+    assert "Your session cookie opens no session" in client.get("/session").text
+    client.cookies.clear()
+    client.get("/counter")
+    destroyed = client.cookies["session"]  # well signed, but its item is gone
+    client.post("/sign-out")
+    use_cookie(client, destroyed)
+    assert "Your session cookie opens no session" in client.get("/session").text
+    assert items(store) == []
 
 
 def test_sign_out_destroys_the_item_and_the_old_cookie_stays_dead(client: TestClient, store: DynamoStore) -> None:
     client.post("/sign-in", data={"name": "Ada"})
     client.post("/cart/add", data={"item": "coffee"})
-    token = token_of(client)
+    assert len(items(store)) == 1
     old_cookie = client.cookies["session"]
 
     response = client.post("/sign-out")
@@ -217,14 +208,14 @@ def test_sign_out_destroys_the_item_and_the_old_cookie_stays_dead(client: TestCl
     assert re.search(
         r"session=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0", response.headers["set-cookie"]
     )
-    assert raw_item(store, token) is None
+    assert items(store) == []
     assert "You are signed out" in client.get("/?signed-out").text
 
     use_cookie(client, old_cookie)
     page = client.get("/").text
     assert "Hello" not in page
     assert "Signed in as" not in page
-    assert raw_item(store, token) is None
+    assert items(store) == []
 
 
 def test_healthz_answers_ok(client: TestClient) -> None:
@@ -259,82 +250,6 @@ def test_uses_aws_only_with_an_endpoint_credentials_or_a_profile(
 # python -m demo_app as a real process.
 
 
-@dataclass
-class DemoProcess:
-    """A running ``python -m demo_app`` and where its output goes."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def interrupt(self, signum: int = signal.SIGINT) -> int:
-        """Send Ctrl-C (or ``signum``) to the process and return its exit status."""
-        os.kill(self.process.pid, signum)
-        return self.process.wait(timeout=SHUTDOWN_TIMEOUT)
-
-
-def demo_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """This environment without any AWS setting, so the demo runs its embedded DynamoDB (plus ``extra``)."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "BOTO_")) and name not in ("PORT", "SESSION_SECRET_KEY")
-    }
-    missing = str(tmp_path / "no-aws-config")
-    environment.update(AWS_CONFIG_FILE=missing, AWS_SHARED_CREDENTIALS_FILE=missing, AWS_EC2_METADATA_DISABLED="true")
-    environment.update(extra)
-    return environment
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def run_demo(tmp_path: Path, *args: str, environment: dict[str, str] | None = None) -> Iterator[DemoProcess]:
-    """Start ``python -m demo_app --port <free port>``, wait until /healthz answers 200, and stop it at the end."""
-    port = free_port()
-    log = tmp_path / f"demo-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "demo_app", "--port", str(port), *args],
-            cwd=ROOT,
-            env=environment if environment is not None else demo_environment(tmp_path),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    demo = DemoProcess(url=f"http://127.0.0.1:{port}", process=process, log=log)
-    try:
-        wait_until_healthy(demo)
-        yield demo
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=SHUTDOWN_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_healthy(demo: DemoProcess) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(trust_env=False, timeout=5) as http:
-        while time.monotonic() < deadline:
-            if demo.process.poll() is not None:
-                pytest.fail(f"the demo exited with {demo.process.returncode}:\n{demo.output()}")
-            with contextlib.suppress(httpx.TransportError):  # not listening yet
-                if http.get(f"{demo.url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    pytest.fail(f"the demo did not answer /healthz within {STARTUP_TIMEOUT} s:\n{demo.output()}")
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_python_m_demo_app_serves_an_embedded_dynamodb_and_stops_on_a_signal(tmp_path: Path, signum: int) -> None:
     with run_demo(tmp_path) as demo:
@@ -342,7 +257,7 @@ def test_python_m_demo_app_serves_an_embedded_dynamodb_and_stops_on_a_signal(tmp
             assert http.get("/healthz").json() == {"status": "ok"}
             assert http.post("/sign-in", data={"name": "Ada"}).status_code == 303
             assert "<h1>Hello, Ada</h1>" in http.get("/").text
-        assert demo.interrupt(signum) == 0
+        assert demo.stop(signum, timeout=SHUTDOWN_TIMEOUT) == 0
 
     output = demo.output()
     embedded = [line for line in output.splitlines() if "embedded DynamoDB" in line]
@@ -359,15 +274,10 @@ def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_
     try:
         host, port = dynamodb.get_host_and_port()
         environment = demo_environment(
-            tmp_path,
-            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1",
-            SESSION_SECRET_KEY="a fixed key",
+            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}", SESSION_SECRET_KEY="a fixed key", **FAKE_CREDENTIALS
         )
         refused = subprocess.run(
-            [sys.executable, "-m", "demo_app", "--port", str(free_port()), "--table", "demo-sessions"],
+            demo_command("--port", str(free_port()), "--table", "demo-sessions"),
             cwd=ROOT,
             env=environment,
             capture_output=True,
@@ -379,7 +289,7 @@ def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_
         assert "--create-table" in refused.stderr
 
         with run_demo(tmp_path, "--table", "demo-sessions", "--create-table", environment=environment) as demo:
-            assert demo.interrupt() == 0
+            assert demo.stop(signal.SIGINT, timeout=SHUTDOWN_TIMEOUT) == 0
         output = demo.output()
         assert f"Using DynamoDB at http://{host}:{port} with table 'demo-sessions'" in output
         assert "embedded" not in output

@@ -4,7 +4,6 @@ writes and transactions as the server enforces them, and the TTL sweeper."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,8 @@ from botocore.exceptions import ClientError
 from starlette_dynamo_session import DynamoStore, SessionConflict, SessionTooLarge
 from starlette_dynamo_session._store import MAX_ITEM_BYTES
 from tests.endpoints import later, raw_item
-from tests.recorder import OperationRecorder
+from tests.support.processes import wait_until
+from tests.support.recorder import OperationRecorder
 
 pytestmark = [
     pytest.mark.dynamodb_local,
@@ -21,16 +21,6 @@ pytestmark = [
 ]
 
 SWEEP_TIMEOUT = 60.0  # seconds; DynamoDB Local's sweeper deleted expired items 9 to 10 s after expiry when measured
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` seconds have passed (False)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def largest_data_dynamodb_accepts(store: DynamoStore, token: str, expiry: datetime) -> int:

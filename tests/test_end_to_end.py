@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette_dynamo_session import DynamoStore, regenerate_session, session_key
 from tests.conftest import ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 
 async def regenerate(request: Request) -> JSONResponse:

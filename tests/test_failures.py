@@ -24,8 +24,8 @@ from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._store import ERROR_CODES
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
-from tests.faults import FaultInjector
-from tests.recorder import OperationRecorder
+from tests.support.faults import FaultInjector
+from tests.support.recorder import OperationRecorder
 
 
 async def fill_session(request: Request) -> JSONResponse:

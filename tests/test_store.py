@@ -22,7 +22,7 @@ from starlette_dynamo_session import (
     TableNotFound,
 )
 from tests.endpoints import later, raw_item
-from tests.recorder import OperationRecorder
+from tests.support.recorder import OperationRecorder
 
 
 def test_default_table_and_attribute_names(boto_session: boto3.Session) -> None:

@@ -9,7 +9,7 @@ from starlette.websockets import WebSocket
 
 from starlette_dynamo_session import DynamoStore
 from tests.conftest import ClientFactory
-from tests.faults import FaultInjector
+from tests.support.faults import FaultInjector
 
 
 async def sign_in(request: Request) -> JSONResponse:
