@@ -1,5 +1,6 @@
-"""What only a real DynamoDB shows, checked against AWS's DynamoDB Local: the exact item size limit, TTL, conditional
-writes and transactions as the server enforces them, and the TTL sweeper."""
+"""What only a real DynamoDB shows, checked against AWS's DynamoDB Local: the exact item size limit, TTL as the server
+enforces it, and the TTL sweeper. (Conditional writes and transactions are in the store contract, which runs here
+too.)"""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from starlette_dynamo_session import DynamoStore, SessionConflict, SessionTooLarge
-from starlette_dynamo_session._store import MAX_ITEM_BYTES
-from tests.endpoints import later, raw_item
+from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge
+from tests.endpoints import raw_item
 from tests.support.processes import wait_until
 from tests.support.recorder import OperationRecorder
 
@@ -89,34 +89,6 @@ def test_enabling_ttl_again_is_refused_by_dynamodb_which_create_table_avoids(sto
             TableName=store.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": store.ttl_name}
         )
     store.create_table()
-
-
-def test_a_commit_on_a_stale_version_is_refused_by_the_server(store: DynamoStore) -> None:
-    store.commit("token", b"v1", later(), version=None)
-    store.commit("token", b"v2", later(), version=1)
-    with pytest.raises(SessionConflict, match="ConditionalCheckFailedException"):
-        store.commit("token", b"stale", later(), version=1)
-    assert store.find("token") == b"v2"
-
-
-def test_a_commit_with_previous_token_deletes_the_old_item_in_one_transaction(
-    store: DynamoStore, recorder: OperationRecorder
-) -> None:
-    store.commit("old", b"data", later(), version=None)
-    recorder.take()
-    assert store.commit("new", b"data", later(), version=1, previous_token="old") == 1
-    assert recorder.take() == ["TransactWriteItems"]
-    assert raw_item(store, "old") is None
-    assert store.find("new") == b"data"
-
-
-def test_a_transaction_on_a_stale_version_changes_neither_item(store: DynamoStore) -> None:
-    store.commit("old", b"data", later(), version=None)
-    store.commit("old", b"changed", later(), version=1)
-    with pytest.raises(SessionConflict, match="TransactionCanceledException"):
-        store.commit("new", b"data", later(), version=1, previous_token="old")
-    assert store.find("old") == b"changed"
-    assert raw_item(store, "new") is None
 
 
 def test_an_expired_session_is_not_found_before_the_ttl_sweeper_deletes_it(store: DynamoStore) -> None:

@@ -284,7 +284,7 @@ def check_reply(harness: Harness, path: str, header: bytes, valid: set[str], rep
     assert set(keys) <= {harness.store.key(token) for token in valid}
     set_cookies = reply.header_values(b"set-cookie")
     if path == "/write":
-        assert [op for op in operations if op != "GetItem"] == ["UpdateItem"]
+        assert [op for op in operations if op != "GetItem"] == ["PutItem"]
         assert len(set_cookies) == 1, set_cookies
         match = FRESH_COOKIE.fullmatch(set_cookies[0])
         assert match is not None, set_cookies[0]
@@ -390,7 +390,7 @@ async def round_trip(harness: Harness, session: dict[str, Any]) -> tuple[Any, li
     assert written.status == 200, written.body
     match = FRESH_COOKIE.fullmatch(written.header_values(b"set-cookie")[0])
     assert match is not None
-    assert harness.take()[0] == ["UpdateItem"]
+    assert harness.take()[0] == ["PutItem"]
     reply = await call(harness.app, "/read", b"session=" + match.group(1).encode())
     assert reply.status == 200, reply.body
     return reply.json(), harness.take()[0], reply.header_values(b"set-cookie")

@@ -259,7 +259,7 @@ ON_DYNAMODB_LOCAL_ONLY = pytest.mark.parametrize("boto_session", ["dynamodb-loca
 THROTTLES = pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
 
 
-@pytest.mark.parametrize("operation", ["GetItem", "UpdateItem"])
+@pytest.mark.parametrize("operation", ["GetItem", "PutItem"])
 @THROTTLES
 @ON_DYNAMODB_LOCAL_ONLY
 @pytest.mark.dynamodb_local
@@ -278,7 +278,7 @@ def test_a_request_throttled_twice_is_served_by_botocores_third_attempt(
     assert client.get("/").json() == {"session": {"count": 2}}
 
 
-@pytest.mark.parametrize("operation", ["GetItem", "UpdateItem"])
+@pytest.mark.parametrize("operation", ["GetItem", "PutItem"])
 @THROTTLES
 @ON_DYNAMODB_LOCAL_ONLY
 @pytest.mark.dynamodb_local
@@ -338,9 +338,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenEndpoint]:
 FROZEN_CONFIG = Config(connect_timeout=0.5, read_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 2})
 
 
-@pytest.mark.parametrize(
-    ("path", "signed_in", "operation"), [("/", True, "GetItem"), ("/increment", False, "UpdateItem")]
-)
+@pytest.mark.parametrize(("path", "signed_in", "operation"), [("/", True, "GetItem"), ("/increment", False, "PutItem")])
 def test_a_frozen_dynamodb_answers_503_after_the_configured_attempts_time_out(
     frozen: FrozenEndpoint, path: str, signed_in: bool, operation: str
 ) -> None:
