@@ -41,7 +41,7 @@ def test_an_unreachable_endpoint_is_one_line_and_exit_1_without_traceback(monkey
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     result = subprocess.run(
-        [sys.executable, "-m", "starlette_dynamo_session", "ping", "--table", "t"],
+        [sys.executable, "-m", "starlette_dynamo_session", "ping", "--table", "sessions"],
         capture_output=True,
         text=True,
         timeout=60,

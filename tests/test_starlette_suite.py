@@ -135,8 +135,9 @@ def test_every_test_of_starlettes_session_suite_passes_against_this_middleware(
             failures[case_id] = traceback.format_exc(limit=-3)
         ran.append(case_id)
     assert failures == {}, "\n".join(f"{case_id}:\n{failure}" for case_id, failure in failures.items())
-    assert len(ran) >= 10, ran
-    assert "test_partitioned_session[True]" in ran  # parametrized cases are run one by one
+    assert len(ran) >= 9, ran  # Starlette 1.0.0, the oldest supported, has 9 cases
+    if hasattr(starlette_suite, "test_partitioned_session"):
+        assert "test_partitioned_session[True]" in ran  # parametrized cases are run one by one
 
 
 def test_the_excluded_tests_are_still_in_the_suite(starlette_suite: ModuleType) -> None:

@@ -27,7 +27,7 @@ from tests.support.processes import HOST, READY_TIMEOUT, ROOT, free_port, stop_p
 
 SCRIPT = ROOT / "scripts" / "dynamodb-local"
 CACHE = ROOT / ".cache"
-LAUNCHER = Path(__file__).with_name("LoopbackDynamoDBLocal.java")
+LAUNCHER = ROOT / "scripts" / "LoopbackDynamoDBLocal.java"
 START_ATTEMPTS = 3  # another process may take the free port first
 # ListTables as DynamoDB Local takes it: it wants an Authorization header of SigV4's shape, and checks no signature.
 _LIST_TABLES_HEADERS = {
