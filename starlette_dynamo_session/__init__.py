@@ -11,7 +11,7 @@ from starlette_dynamo_session._exceptions import (
 from starlette_dynamo_session._item import MAX_ITEM_BYTES, item_size
 from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
-from starlette_dynamo_session._session import Session, regenerate_session, session_key
+from starlette_dynamo_session._session import Session, regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._store import DynamoStore
 
 __version__ = "0.1.0"
@@ -30,6 +30,7 @@ __all__ = [
     "SessionError",
     "SessionStore",
     "SessionTooLarge",
+    "set_session_max_age",
     "StoredSession",
     "StoreUnavailable",
     "TableNotFound",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from starlette_dynamo_session._base import SessionStore, StoredSession
+from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionStore, StoredSession
 from starlette_dynamo_session._codec import Changes, dumps, loads
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._session import Loaded, Session, SessionState
@@ -90,6 +90,10 @@ class Lifetime:
         """The cookie's ``Max-Age``: what remains of the absolute lifetime, or ``None`` for a browser session."""
         return None if self.max_age is None else self.max_age - int((now - created).total_seconds())
 
+    def of(self, max_age: MaxAge) -> Lifetime:
+        """The lifetime of a session whose own ``max_age`` is this (``"default"``: the middleware's)."""
+        return self if max_age == DEFAULT else dataclasses.replace(self, max_age=max_age)
+
     def needs_refresh(self, record: StoredSession, now: datetime) -> bool:
         """Whether a read should push the idle deadline back: only once it would move by a tenth of the window."""
         if self.idle_timeout is None:
@@ -120,6 +124,7 @@ class SessionLifecycle:
         if token is not None and record is not None and data is not None:
             state.loaded = Loaded(token, record)
             state.session.update(data)
+            state.max_age = record.max_age
         return state
 
     async def finish(self, state: SessionState) -> Outcome:
@@ -136,9 +141,9 @@ class SessionLifecycle:
             return Destroyed()
         if state.regenerate:
             return await self._write(state, new_token(), now)
-        if dumps(state.session) != loaded.record.data:
+        if dumps(state.session) != loaded.record.data or state.max_age != loaded.record.max_age:
             return await self._write(state, loaded.token, now)
-        if self.lifetime.needs_refresh(loaded.record, now):
+        if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now):
             await self._refresh(loaded, now)
             return Refreshed()
         return Unchanged()
@@ -149,7 +154,8 @@ class SessionLifecycle:
         loaded = state.loaded
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
-        record = StoredSession(dumps(state.session), created, self.lifetime.expiry(created, now), version)
+        lifetime = self.lifetime.of(state.max_age)
+        record = StoredSession(dumps(state.session), created, lifetime.expiry(created, now), version, state.max_age)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -159,7 +165,7 @@ class SessionLifecycle:
                 return Destroyed()
             try:
                 await self.store.write(token, record, replacing=replacing)
-                return Written(token, self.lifetime.cookie_max_age(record.created, now))
+                return Written(token, lifetime.cookie_max_age(record.created, now))
             except SessionConflict as conflict:
                 if loaded is None:
                     raise  # a brand-new random token cannot collide: this is not a race to merge
@@ -170,8 +176,12 @@ class SessionLifecycle:
             if changes is None:
                 changes = Changes.between(loads(loaded.record.data) or {}, state.session)
             merged = dumps(changes.apply_to(fresh))
-            expiry = self.lifetime.expiry(current.created, now)
-            record = StoredSession(merged, current.created, expiry, current.version + 1)
+            # The lifetime this request set wins, as its keys do; otherwise the one the other writer left stands.
+            max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
+            lifetime = self.lifetime.of(max_age)
+            record = StoredSession(
+                merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age
+            )
             if attempt:
                 await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
         raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
@@ -179,7 +189,7 @@ class SessionLifecycle:
     async def _refresh(self, loaded: Loaded, now: datetime) -> None:
         """Push the idle deadline back; a conflict means a concurrent write already did."""
         record = loaded.record
-        expiry = self.lifetime.expiry(record.created, now)
+        expiry = self.lifetime.of(record.max_age).expiry(record.created, now)
         with contextlib.suppress(SessionConflict):
             await self.store.write(loaded.token, dataclasses.replace(record, expiry=expiry, version=record.version + 1))
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_dynamo_session._base import SessionStore
 from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
 from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
-from starlette_dynamo_session._session import STATE_SCOPE_KEY
+from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._signing import SecretKey, TokenSigner
 
 __all__ = ["DynamoSessionMiddleware"]
@@ -43,8 +43,14 @@ class DynamoSessionMiddleware:
       default. ``None`` makes a browser-session cookie.
     * **idle_timeout** - *(optional)* seconds without a request after which the session ends.
     * **path**, **same_site**, **https_only**, **domain**, **partitioned** - *(optional)* cookie attributes.
+    * **session_header** - *(optional)* a header name (``"X-Session-Token"``) for API clients: a request that
+      sends it is served from its value, never from a cookie, and its response carries the current token in that
+      header (empty when the session ended) instead of a ``Set-Cookie``.
+    * **skip_paths** - *(optional)* path prefixes (``"/static"``) whose requests neither read nor write the store;
+      ``request.session`` raises ``RuntimeError`` there.
 
-    Raises ``ValueError`` for an invalid cookie name, no secret key, or an ``idle_timeout`` that is not positive.
+    Raises ``ValueError`` for an invalid cookie or header name, no secret key, an ``idle_timeout`` that is not
+    positive, or a ``skip_paths`` entry that does not start with ``/``.
     """
 
     def __init__(
@@ -60,15 +66,23 @@ class DynamoSessionMiddleware:
         https_only: bool = False,
         domain: str | None = None,
         partitioned: bool = False,
+        session_header: str | None = None,
+        skip_paths: Sequence[str] = (),
     ) -> None:
         if not _COOKIE_NAME.fullmatch(session_cookie):
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
+        if session_header is not None and not _COOKIE_NAME.fullmatch(session_header):
+            raise ValueError(f"invalid header name: {session_header!r}")
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError("idle_timeout must be a positive number of seconds, or None")
+        if isinstance(skip_paths, str) or not all(prefix.startswith("/") for prefix in skip_paths):
+            raise ValueError(f"skip_paths must be a list of path prefixes starting with '/', got {skip_paths!r}")
         self.app = app
         self.lifecycle = SessionLifecycle(store, Lifetime(max_age, idle_timeout))
         self.signer = TokenSigner(secret_key)
         self.session_cookie = session_cookie
+        self.session_header = session_header
+        self.skip_paths = tuple(prefix.rstrip("/") for prefix in skip_paths)
         self.path = path
         flags = ["httponly", f"samesite={same_site}"]
         if https_only:  # the Secure flag only works over HTTPS
@@ -83,10 +97,18 @@ class DynamoSessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if self._skips(scope["path"]):
+            scope["session"] = SkippedSession()
+            await self.app(scope, receive, send)
+            return
 
-        cookie = HTTPConnection(scope).cookies.get(self.session_cookie)
+        connection = HTTPConnection(scope)
+        # An API client's header, when it sends one (empty until it has a token), and never mixed with a cookie.
+        sent = self.session_header is not None and self.session_header in connection.headers
+        header = self.session_header if sent else None
+        signed = connection.headers[header] if header is not None else connection.cookies.get(self.session_cookie)
         try:
-            state = await self.lifecycle.load(None if cookie is None else self.signer.unsign(cookie))
+            state = await self.lifecycle.load(self.signer.unsign(signed) if signed else None)
         except SessionError as exc:
             await _refuse(scope, receive, send, exc)
             return
@@ -105,15 +127,33 @@ class DynamoSessionMiddleware:
                     refused = True
                     await _refuse(scope, receive, send, exc)
                     return
-                set_cookie = self._set_cookie(outcome)
                 headers = MutableHeaders(scope=message)
-                if state.session.accessed or set_cookie is not None:
+                token = None if header is None else self._token_header(outcome)
+                set_cookie = None if header is not None else self._set_cookie(outcome)
+                if state.session.accessed or token is not None or set_cookie is not None:
                     headers.add_vary_header("Cookie")
+                    if self.session_header is not None:
+                        headers.add_vary_header(self.session_header)
+                if header is not None and token is not None:
+                    headers[header] = token
                 if set_cookie is not None:
                     headers.append("Set-Cookie", set_cookie)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+    def _skips(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.skip_paths)
+
+    def _token_header(self, outcome: Outcome) -> str | None:
+        """The session header an outcome calls for: the new signed token, empty for an ended session, or none."""
+        match outcome:
+            case Written(token=token):
+                return self.signer.sign(token)
+            case Destroyed():
+                return ""
+            case _:
+                return None
 
     def _set_cookie(self, outcome: Outcome) -> str | None:
         """The ``Set-Cookie`` value an outcome calls for: the new token, an expired cookie, or none."""

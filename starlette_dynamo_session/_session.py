@@ -8,10 +8,10 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
 from starlette_dynamo_session._signing import digest
 
-__all__ = ["Session", "SessionState", "regenerate_session", "session_key"]
+__all__ = ["Session", "SessionState", "SkippedSession", "regenerate_session", "session_key", "set_session_max_age"]
 
 # Where the middleware keeps a request's SessionState in the ASGI scope.
 STATE_SCOPE_KEY = "starlette_dynamo_session.state"
@@ -31,6 +31,21 @@ class Session(dict[str, Any]):
         self.accessed = True
 
 
+class SkippedSession(Session):
+    """``request.session`` on a path of the middleware's ``skip_paths``: using it raises ``RuntimeError``, so that
+    a write there is never silently lost."""
+
+    def mark_accessed(self) -> None:
+        """Raise ``RuntimeError``: this path does not load or save sessions."""
+        raise RuntimeError(SKIPPED)
+
+
+SKIPPED = (
+    "request.session is not available on this path: it is under DynamoSessionMiddleware's skip_paths, whose "
+    "requests neither read nor write sessions"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """The stored session a request's cookie led to: its token and the record as it was read."""
@@ -46,6 +61,7 @@ class SessionState:
     session: Session
     loaded: Loaded | None = None
     regenerate: bool = False
+    max_age: MaxAge = DEFAULT  # the session's own lifetime: as loaded, or as set_session_max_age set it
 
 
 def regenerate_session(conn: HTTPConnection) -> None:
@@ -56,6 +72,20 @@ def regenerate_session(conn: HTTPConnection) -> None:
     ``DynamoSessionMiddleware`` is not installed.
     """
     _state(conn).regenerate = True
+
+
+def set_session_max_age(conn: HTTPConnection, max_age: int | None) -> None:
+    """Give this session an absolute lifetime of its own, ``max_age`` seconds from its creation, instead of the
+    middleware's ``max_age`` ("remember me"); ``None`` makes its cookie a browser-session cookie, while the server
+    still ends the session (after ``idle_timeout`` if set, otherwise 14 days after its last write).
+
+    The lifetime is stored with the session: it holds for every later request and survives regeneration, and
+    ``idle_timeout`` still applies. Raises ``ValueError`` when ``max_age`` is neither an ``int`` nor ``None``, and
+    ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
+    """
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool)):
+        raise ValueError(f"max_age must be a whole number of seconds or None, not {max_age!r}")
+    _state(conn).max_age = max_age
 
 
 def session_key(conn: HTTPConnection) -> str | None:
@@ -69,6 +99,8 @@ def session_key(conn: HTTPConnection) -> str | None:
 
 
 def _state(conn: HTTPConnection) -> SessionState:
+    if isinstance(conn.scope.get("session"), SkippedSession):
+        raise RuntimeError(SKIPPED)
     state = conn.scope.get(STATE_SCOPE_KEY)
     if not isinstance(state, SessionState):
         raise RuntimeError("DynamoSessionMiddleware must be installed to use this function")

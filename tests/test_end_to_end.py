@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from starlette_dynamo_session import DynamoStore, regenerate_session, session_key
+from starlette_dynamo_session import DynamoStore, regenerate_session, session_key, set_session_max_age
 from tests.conftest import ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.recorder import OperationRecorder
@@ -30,6 +30,12 @@ async def anonymous(request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
+async def remember(request: Request) -> JSONResponse:
+    value = request.query_params["max_age"]
+    set_session_max_age(request, None if value == "browser" else int(value))
+    return JSONResponse({})
+
+
 ROUTES = [
     Route("/", anonymous),
     Route("/view", view_session),
@@ -37,6 +43,8 @@ ROUTES = [
     Route("/clear", clear_session, methods=["POST"]),
     Route("/regenerate", regenerate, methods=["POST"]),
     Route("/key", show_key),
+    Route("/remember", remember, methods=["POST"]),
+    Route("/static/app.css", anonymous),
 ]
 
 
@@ -116,3 +124,28 @@ def test_an_expired_item_is_an_empty_session_before_dynamodb_deletes_it(
     monkeypatch.setattr(time, "time", lambda: start + 101)
     assert client.get("/view").json() == {"session": {}}
     assert store.client.scan(TableName=store.table_name)["Count"] == 1
+
+
+def test_a_skipped_path_with_a_session_cookie_costs_no_dynamodb_call(
+    dynamo_client_factory: ClientFactory, recorder: OperationRecorder
+) -> None:
+    client = dynamo_client_factory(ROUTES, skip_paths=["/static"])
+    client.post("/update", json={"user": "ada"})
+    recorder.take()
+    response = client.get("/static/app.css")
+    assert (response.status_code, recorder.take()) == (200, [])
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(("max_age", "stored"), [("2592000", {"N": "2592000"}), ("browser", {"NULL": True})])
+def test_a_sessions_own_lifetime_is_stored_in_its_item(
+    dynamo_client_factory: ClientFactory, store: DynamoStore, max_age: str, stored: dict[str, object]
+) -> None:
+    client = dynamo_client_factory(ROUTES)
+    client.post("/update", json={"user": "ada"})
+    client.post(f"/remember?max_age={max_age}")
+    [item] = store.client.scan(TableName=store.table_name)["Items"]
+    assert item["max_age"] == stored
+    client.post("/update", json={"n": 1})  # kept by later writes
+    [item] = store.client.scan(TableName=store.table_name)["Items"]
+    assert item["max_age"] == stored

@@ -21,6 +21,7 @@ def test_every_documented_name_is_importable() -> None:
         TableNotFound,
         regenerate_session,
         session_key,
+        set_session_max_age,
     )
 
 
@@ -51,6 +52,7 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "SessionError",
         "SessionStore",
         "SessionTooLarge",
+        "set_session_max_age",
         "StoredSession",
         "StoreUnavailable",
         "TableNotFound",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
 from fastapi import FastAPI, Request
 from starlette.testclient import TestClient
 
@@ -11,9 +13,9 @@ from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, regen
 from tests.conftest import SECRET_KEY
 
 
-def make_app(store: DynamoStore) -> FastAPI:
+def make_app(store: DynamoStore, **options: Any) -> FastAPI:
     app = FastAPI()
-    app.add_middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY)
+    app.add_middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY, **options)
 
     @app.get("/items")
     def list_items(request: Request) -> dict[str, Any]:
@@ -54,3 +56,20 @@ def test_regenerate_session_works_in_fastapi(store: DynamoStore) -> None:
     client.post("/login/ada")
     assert client.cookies["session"] != before
     assert client.get("/items").json() == {"items": ["apple"]}
+
+
+@pytest.mark.anyio
+async def test_an_api_client_keeps_its_session_through_the_header_without_cookies(store: DynamoStore) -> None:
+    app = make_app(store, session_header="X-Session-Token")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        login = await client.post("/login/ada", headers={"X-Session-Token": ""})
+        token = login.headers["x-session-token"]
+        added = await client.post("/items/pear", headers={"X-Session-Token": token})
+        listed = await client.get("/items", headers={"X-Session-Token": token})
+        logged_out = await client.get("/items", headers={"X-Session-Token": ""})
+    assert not client.cookies
+    assert "set-cookie" not in login.headers
+    assert added.json() == listed.json() == {"items": ["pear"]}
+    assert logged_out.json() == {"items": []}
+    assert "X-Session-Token" in listed.headers["vary"]
