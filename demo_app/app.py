@@ -27,6 +27,7 @@ from starlette_dynamo_session import (
     item_size,
     regenerate_session,
     session_key,
+    set_session_max_age,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # 14 days, in seconds
+REMEMBER_ME = 30 * 24 * 60 * 60  # 30 days, in seconds
+# Routes that never use the session: a request there costs no DynamoDB call, even with a session cookie.
+SKIP_PATHS = ["/style.css", "/healthz"]
 MAX_NAME_LENGTH = 40  # characters
 MAX_ITEM_NAME_LENGTH = 60  # characters
 MAX_CART_LINES = 50
@@ -86,6 +90,7 @@ def create_app(
             session_cookie=session_cookie,
             max_age=max_age,
             https_only=https_only,
+            skip_paths=SKIP_PATHS,
         )
     ]
     return Starlette(routes=routes, middleware=middleware)
@@ -104,11 +109,14 @@ class _Demo:
         return _page(_home(request, notice=notice))
 
     async def sign_in(self, request: Request) -> Response:
-        name = " ".join((await _form(request)).get("name", "").split())
+        form = await _form(request)
+        name = " ".join(form.get("name", "").split())
         if not name or len(name) > MAX_NAME_LENGTH:
             error = f"Please enter a name of 1 to {MAX_NAME_LENGTH} characters."
             return _page(_home(request, error=error), status_code=400)
         regenerate_session(request)  # a new token on sign-in: a token planted before is worth nothing after
+        # "Remember me": a cookie that lasts 30 days; otherwise one the browser forgets when it closes.
+        set_session_max_age(request, REMEMBER_ME if form.get("remember") == "on" else None)
         request.session["user"] = name
         return RedirectResponse("/", status_code=303)
 

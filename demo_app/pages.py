@@ -44,6 +44,7 @@ h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
 .tile .label { color: var(--muted); }
 .big { font-size: 4.5rem; font-weight: 700; line-height: 1; margin: .25rem 0 .75rem; }
 form.inline { display: flex; gap: .75rem; align-items: flex-end; flex-wrap: wrap; margin: 0; }
+label.check { flex-direction: row; gap: .4rem; align-items: center; font-weight: 400; padding-bottom: .55rem; }
 label { display: flex; flex-direction: column; gap: .3rem; font-weight: 600; font-size: .9rem; }
 input[type=text] { font: inherit; padding: .55rem .75rem; border: 1px solid #cbd2d9; border-radius: 8px;
   min-width: 16rem; }
@@ -194,6 +195,7 @@ and whatever the session already held (visits, cart) comes along.</p>
 <h2>Sign in</h2>
 <form class="inline" method="post" action="/sign-in">
 <label>Your name <input type="text" name="name" maxlength="40" required autofocus autocomplete="off"></label>
+<label class="check"><input type="checkbox" name="remember"> Remember me for 30 days</label>
 <button type="submit">Sign in</button>
 </form>
 </div>

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,4 +147,25 @@ def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(
     expect(page.get_by_text("Your cart is empty.")).to_be_visible()
     page.goto("/session")
     expect(page.locator("#missing")).to_contain_text("Your session cookie opens no session")
+    context.close()
+
+
+@pytest.mark.parametrize(("remember", "lifetime"), [(True, 30 * 24 * 60 * 60), (False, None)])
+def test_remember_me_decides_whether_the_cookie_outlives_the_browser(
+    demo: ServerProcess, browser: Browser, remember: bool, lifetime: int | None
+) -> None:
+    context = browser.new_context(base_url=demo.url)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("Your name").fill(USER)
+    if remember:
+        page.get_by_label("Remember me for 30 days").check()
+    signed_in_at = time.time()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {USER}")
+    (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "session"]
+    if lifetime is None:
+        assert cookie["expires"] == -1  # a browser-session cookie: no Max-Age
+    else:
+        assert cookie["expires"] == pytest.approx(signed_in_at + lifetime, abs=60)
     context.close()

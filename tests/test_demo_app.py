@@ -77,6 +77,26 @@ def test_pages_are_private_and_run_no_script(client: TestClient) -> None:
     assert "body {" in stylesheet.text
 
 
+def test_the_stylesheet_and_the_health_check_ask_nothing_of_the_session_even_when_signed_in(
+    client: TestClient, recorder: OperationRecorder
+) -> None:
+    client.post("/sign-in", data={"name": "Ada"})
+    recorder.take()
+    assert client.get("/style.css").status_code == 200
+    assert recorder.take() == []
+    assert client.get("/healthz").status_code == 200
+    assert recorder.take() == ["DescribeTable"]  # the health check pings the table, not the session
+
+
+@pytest.mark.parametrize(("form", "max_age"), [({"name": "Ada", "remember": "on"}, "2592000"), ({"name": "Ada"}, None)])
+def test_remember_me_on_sign_in_gives_a_30_day_cookie_and_otherwise_a_browser_session_one(
+    client: TestClient, form: dict[str, str], max_age: str | None
+) -> None:
+    response = client.post("/sign-in", data=form, follow_redirects=False)
+    match = re.search(r"Max-Age=(\d+)", response.headers["set-cookie"])
+    assert (match[1] if match else None) == max_age
+
+
 def test_sign_in_regenerates_the_token_and_keeps_the_session(client: TestClient, store: DynamoStore) -> None:
     client.get("/counter")
     anonymous = only_item(store)[store.token_name]["S"]
