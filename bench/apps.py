@@ -4,7 +4,8 @@
   ``starsessions`` (with its ``InMemoryStore``) or ``dynamo`` (``DynamoSessionMiddleware``); for ``dynamo``,
   ``BENCH_TABLE``, ``BENCH_STORE_DELAY`` (seconds added to every DynamoDB request) and ``BENCH_IDLE_TIMEOUT``.
 * Routes: ``/anon`` (no session), ``/read``, ``/write`` (a new session of ``SESSION_BYTES``), ``/change`` (one
-  key), ``/clear``, and ``/_ops``: the store operations the server has made so far, by name.
+  key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), and ``/_ops``: the store
+  operations the server has made so far, by name.
 """
 
 from __future__ import annotations
@@ -104,7 +105,12 @@ def session_middleware(variant: str, counter: OperationCounter) -> list[Middlewa
         idle_timeout = int(os.environ["BENCH_IDLE_TIMEOUT"]) if os.environ.get("BENCH_IDLE_TIMEOUT") else None
         return [
             Middleware(
-                DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY, max_age=LIFETIME, idle_timeout=idle_timeout
+                DynamoSessionMiddleware,
+                store=store,
+                secret_key=SECRET_KEY,
+                max_age=LIFETIME,
+                idle_timeout=idle_timeout,
+                skip_paths=["/static"],
             )
         ]
     raise ValueError(f"unknown variant {variant!r}: pick one of {', '.join(VARIANTS)}")
@@ -139,8 +145,11 @@ def create_app() -> Starlette:
             request.session.clear()
         return JSONResponse({})
 
+    async def static(request: Request) -> Response:
+        return PlainTextResponse("body { color: teal }", media_type="text/css")
+
     async def ops(request: Request) -> Response:
         return JSONResponse(counter.snapshot())
 
-    routes = [Route(f"/{handler.__name__}", handler) for handler in (anon, read, write, change, clear)]
+    routes = [Route(f"/{handler.__name__}", handler) for handler in (anon, read, write, change, clear, static)]
     return Starlette(routes=[*routes, Route("/_ops", ops)], middleware=session_middleware(variant, counter))

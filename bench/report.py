@@ -14,7 +14,14 @@ from bench.results import EXPECTED_DYNAMO_OPS, Results, Sample, median
 
 MARKDOWN, CHART = "benchmarks.md", "benchmarks.png"
 MARKER = "<!-- Everything below is written by scripts/bench (bench/report.py). -->"
-SCENARIOS = {"anon": "anonymous", "read": "read-only", "write": "first write", "change": "change", "clear": "clear"}
+SCENARIOS = {
+    "anon": "anonymous",
+    "read": "read-only",
+    "static": "static asset, with a cookie",
+    "write": "first write",
+    "change": "change",
+    "clear": "clear",
+}
 VARIANTS = {
     "bare": "bare app (no session middleware)",
     "cookie": "Starlette `SessionMiddleware` (cookie)",

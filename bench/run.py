@@ -31,7 +31,7 @@ from bench.results import Results, Sample, median, percentile
 from starlette_dynamo_session import IDLE_REFRESH_FRACTION, DynamoStore
 
 # The first write makes the sessions that read, change and clear then use: one session per request.
-RUN_ORDER = ("write", "read", "change", "clear", "anon")
+RUN_ORDER = ("write", "read", "static", "change", "clear", "anon")
 CONCURRENCY = (1, 64)
 TABLE, RAW_TABLE, LOOP_TABLE, IDLE_TABLE = "bench-sessions", "bench-raw", "bench-loop", "bench-idle"
 STORE_DELAY = 0.020  # seconds added to every DynamoDB request in the event-loop check
@@ -126,7 +126,7 @@ def run_round(load: LoadWorker, servers: dict[str, Server], requests: int, pool:
         cookies: dict[str, list[str]] = {}
         for scenario in RUN_ORDER:
             for variant, server in servers.items():
-                carried = cookies.get(variant) if scenario in ("read", "change", "clear") else None
+                carried = cookies.get(variant) if scenario in ("read", "static", "change", "clear") else None
                 sample, result = timed_run(load, server, f"/{scenario}", n, concurrency, carried)
                 samples[f"{variant}/{scenario}/{concurrency}"] = sample
                 if scenario == "write" and variant != "bare":

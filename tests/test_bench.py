@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "write": 1, "change": 2, "clear": 2}
+EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2}
 VARIANT_NAMES = ("bare app", "Starlette `SessionMiddleware`", "starsessions", "`DynamoSessionMiddleware`", "raw boto3")
 
 
