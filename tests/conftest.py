@@ -21,6 +21,14 @@ from tests.dynamodb_local import (  # noqa: F401 - fixtures
 )
 from tests.recorder import OperationRecorder
 from tests.support.memory_store import MemoryStore
+from tests.support.moto_server import (  # noqa: F401 - fixtures
+    moto_server_endpoint,
+    moto_server_session,
+    transport_case,
+    transport_proxy,
+    transport_session,
+    transport_store,
+)
 
 # The AWS settings the tests were started with, before aws_environment hides them: used only with TEST_ON_AWS=1.
 AWS_SETTINGS_AT_START = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
