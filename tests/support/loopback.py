@@ -68,7 +68,7 @@ class LoopbackServer:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handler)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         try:
             await self.on_startup()
             await runner.setup()
