@@ -92,7 +92,7 @@ class AiohttpTransport:
         self._pool_size = int(config.max_pool_connections)
         self._timeout = aiohttp.ClientTimeout(sock_connect=config.connect_timeout, sock_read=config.read_timeout)
         extra = f" {config.user_agent_extra}" if config.user_agent_extra else ""
-        # Added after signing, as botocore signs neither: the body as sent, which x-amz-crc32 covers.
+        # Sent unsigned, as botocore leaves them. "identity": the body arrives as DynamoDB computed its x-amz-crc32.
         self._unsigned_headers = {
             "User-Agent": f"Botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}{extra}",
             "Accept-Encoding": "identity",
@@ -172,7 +172,7 @@ class AiohttpTransport:
         self, loop: asyncio.AbstractEventLoop, state: _LoopState
     ) -> AsyncGenerator[None, None]:
         """Suspended from the session's first use on: the loop finalises it at ``shutdown_asyncgens()`` (which
-        ``asyncio.run``, anyio and uvicorn call as the loop ends) or ``aclose`` does, and the session closes."""
+        ``asyncio.run`` and ``anyio.run`` call as the loop ends) or ``aclose`` does, and the session closes."""
         try:
             yield
         finally:
