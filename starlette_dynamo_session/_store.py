@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -89,9 +89,20 @@ class DynamoStore:
       **version_name**, **max_age_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
       (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections).
+    * **transport** - *(optional)* how the coroutines (``read``, ``write``, ``remove``: the middleware's requests)
+      reach DynamoDB. ``"botocore"`` (the default) calls the client in worker threads, so its event handlers,
+      moto's ``mock_aws`` and botocore instrumentation see every request. ``"aiohttp"`` sends them over aiohttp on
+      the event loop (asyncio only; ``pip install "starlette-dynamo-session[aiohttp]"``), serialized, signed,
+      retried and parsed by botocore's own code with the session's credentials, to the client's endpoint and
+      region, with the client's Config (timeouts, retry attempts, and ``max_pool_connections``, which also bounds
+      the requests in flight). It needs the session for its credentials, so it cannot be combined with
+      ``client``, and it follows botocore's standard retry mode only. Close it with ``await store.aclose()``
+      (for example in the application's lifespan); a loop that ends through ``asyncio.run``, anyio or uvicorn
+      closes its connections itself. The synchronous methods always use the client.
 
-    Raises ``ValueError`` when ``client`` comes with ``session`` or ``config``, or when two attribute names are
-    the same or one is empty.
+    Raises ``ValueError`` when ``client`` comes with ``session``, ``config`` or ``transport="aiohttp"``, when two
+    attribute names are the same or one is empty, or for an unknown transport; ``ImportError`` for
+    ``transport="aiohttp"`` without aiohttp installed.
     """
 
     def __init__(
@@ -108,15 +119,20 @@ class DynamoStore:
         version_name: str = DEFAULT_VERSION_NAME,
         max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
+        transport: Literal["botocore", "aiohttp"] = "botocore",
     ) -> None:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
         if len(set(names)) != len(names):
             raise ValueError(f"attribute names must all differ, got {names!r}")
         if not all(names) or not table_name:
             raise ValueError("the table name and attribute names must not be empty")
+        if transport not in ("botocore", "aiohttp"):
+            raise ValueError(f"transport must be 'botocore' or 'aiohttp', not {transport!r}")
         if client is not None:
             if session is not None or config is not None:
                 raise ValueError("pass either client= or session=/config=, not both: a client is already configured")
+            if transport == "aiohttp":
+                raise ValueError("transport='aiohttp' signs with the session's credentials: pass session=, not client=")
             self._client = client
         else:
             session = session if session is not None else boto3.Session()
@@ -132,7 +148,11 @@ class DynamoStore:
             "#created": created_name,
             "#version": version_name,
         }
-        self._transport: Transport = BotocoreTransport(self._client)
+        self._transport: Transport = (
+            BotocoreTransport(self._client)
+            if session is None or transport == "botocore"
+            else _aiohttp_transport(self._client, session)
+        )
 
     @property
     def table_name(self) -> str:
@@ -292,6 +312,11 @@ class DynamoStore:
         """
         await self._send("DeleteItem", {"TableName": self._table_name, "Key": self._layout.key(token)})
 
+    async def aclose(self) -> None:
+        """Close what the transport holds open for the running event loop (the aiohttp transport's connections);
+        the store stays usable and opens new ones when it is next used. Nothing to do for the botocore transport."""
+        await self._transport.aclose()
+
     async def _send(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
         with self._translate_errors(operation):
             return await self._transport.call(operation, request)
@@ -360,3 +385,17 @@ class DynamoStore:
             raise error(f"DynamoDB {operation} failed ({code})") from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
+
+
+def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:
+    """The aiohttp transport for ``client``, signing with ``session``'s credentials; aiohttp is imported only here."""
+    try:
+        from starlette_dynamo_session._aiohttp import AiohttpTransport
+    except ImportError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "aiohttp":
+            raise
+        raise ImportError(
+            "DynamoStore(transport='aiohttp') needs aiohttp: pip install \"starlette-dynamo-session[aiohttp]\"",
+            name=exc.name,
+        ) from exc
+    return AiohttpTransport(client, session.get_credentials())

@@ -27,6 +27,9 @@ class Transport(Protocol):
         be reached; the store maps both.
         """
 
+    async def aclose(self) -> None:
+        """Close what the transport holds open for the running event loop; it stays usable."""
+
 
 class BotocoreTransport:
     """Sends every request through the store's botocore client, in worker threads of its own: as many as the client
@@ -51,3 +54,6 @@ class BotocoreTransport:
             functools.partial(method, **request), limiter=limiter
         )
         return response
+
+    async def aclose(self) -> None:
+        """Nothing to close: the client's connections are botocore's, and its threads are anyio's."""

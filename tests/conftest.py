@@ -21,6 +21,14 @@ from tests.support.dynamodb_local import (  # noqa: F401 - fixtures
 )
 from tests.support.environment import scrub_aws_environment
 from tests.support.memory_store import MemoryStore
+from tests.support.moto_server import (  # noqa: F401 - fixtures
+    moto_server_endpoint,
+    moto_server_session,
+    transport_case,
+    transport_proxy,
+    transport_session,
+    transport_store,
+)
 from tests.support.recorder import OperationRecorder
 
 # The AWS settings the tests were started with, before aws_environment hides them: used only with TEST_ON_AWS=1.
@@ -37,6 +45,12 @@ ClientFactory = Callable[..., TestClient]
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test can reach real AWS: every AWS setting is removed and fake credentials take their place."""
     scrub_aws_environment(monkeypatch)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, as uvicorn serves them; the tests about other event loops ask for trio."""
+    return "asyncio"
 
 
 @pytest.fixture

@@ -258,3 +258,16 @@ async def test_session_threads_are_bounded_by_the_connection_pool(small_pool_sto
         assert slow.holding == 2
         slow.release.set()
     assert slow.most_held == 2
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_the_botocore_transport_serves_concurrent_sessions_under_trio(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    client = await client_for(make_app(store))
+    await start_session(client, user="ada")
+    responses = await in_parallel(client, [("/set", {"key": f"key-{number}", "value": "x"}) for number in range(5)])
+    assert [response.status_code for response in responses] == [200] * 5
+    session = (await client.get("/view")).json()["session"]
+    assert session == {"user": "ada", **{f"key-{number}": "x" for number in range(5)}}
+    assert "GetItem" in recorder.take()

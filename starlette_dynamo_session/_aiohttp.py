@@ -1,0 +1,256 @@
+"""The aiohttp transport: the store's coroutines reach DynamoDB on the event loop, with no worker thread.
+
+Only the HTTP is aiohttp's. The request and the answer are botocore's own: its JSON serializer and parser for the
+client's operation models (so items have exactly the shapes the client gives, bytes for ``B`` values, and an error
+answer becomes the same ``ClientError``), its ``SigV4Auth`` signer, and its standard retry mode's checks, backoff
+and retry quota (``botocore.retries.standard``), DynamoDB's ``x-amz-crc32`` check included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from binascii import crc32
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+import anyio.to_thread
+import botocore
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ChecksumError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.parsers import create_parser
+from botocore.retries import quota, standard
+from botocore.serialize import create_serializer
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+__all__ = ["AiohttpTransport"]
+
+# What botocore's standard mode allows DynamoDB when the Config names no total_max_attempts
+# (botocore.retries.standard._SERVICE_MAX_ATTEMPTS; a test holds the two together).
+DYNAMODB_STANDARD_MAX_ATTEMPTS = 4
+_CRC32_HEADER = "x-amz-crc32"
+
+
+@dataclass
+class HTTPResponse:
+    """One HTTP answer, in the shape botocore's retry checks read (``status_code``, ``headers``, ``content``)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+@dataclass
+class _LoopState:
+    """What the transport keeps for one event loop: its aiohttp session, the slots for requests in flight, and the
+    async generator whose finalisation at the loop's shutdown closes the session."""
+
+    session: aiohttp.ClientSession
+    slots: asyncio.Semaphore
+    closer: AsyncGenerator[None, None] | None = field(default=None, repr=False)
+
+
+class AiohttpTransport:
+    """Sends the store's requests over one ``aiohttp.ClientSession`` per event loop (asyncio only).
+
+    It takes everything from the store's botocore ``client`` and the session's ``credentials``: the endpoint and
+    region the client resolved, its operation models, and its Config (connect and read timeouts, the pool size,
+    which also bounds the requests in flight, and the retry attempts). Retries follow botocore's standard mode, so
+    a Config with another retry mode is refused with ``ValueError``.
+    """
+
+    def __init__(self, client: DynamoDBClient, credentials: Credentials | None) -> None:
+        meta = client.meta
+        config: Any = meta.config
+        retries = dict(config.retries or {})
+        if retries.get("mode", "standard") != "standard":
+            raise ValueError(f"transport='aiohttp' follows botocore's standard retry mode, not {retries['mode']!r}")
+        self._service_model = meta.service_model
+        self._url = meta.endpoint_url.rstrip("/")
+        self._region = meta.region_name
+        self._credentials = credentials
+        self._exceptions = client.exceptions
+        self._serializer = create_serializer(self._service_model.protocol, include_validation=False)
+        self._parser = create_parser(self._service_model.protocol)
+        self._pool_size = int(config.max_pool_connections)
+        self._timeout = aiohttp.ClientTimeout(sock_connect=config.connect_timeout, sock_read=config.read_timeout)
+        extra = f" {config.user_agent_extra}" if config.user_agent_extra else ""
+        # Sent unsigned, as botocore leaves them. "identity": the body arrives as DynamoDB computed its x-amz-crc32.
+        self._unsigned_headers = {
+            "User-Agent": f"Botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}{extra}",
+            "Accept-Encoding": "identity",
+        }
+        # botocore.retries.standard.register_retry_handler's pieces, kept for this transport instead of a client.
+        max_attempts = int(retries.get("total_max_attempts", DYNAMODB_STANDARD_MAX_ATTEMPTS))
+        throttling = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+        self._retry_policy = standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=max_attempts),
+            retry_backoff=standard.ExponentialBackoff(
+                service_name=self._service_model.service_id.hyphenize(), throttling_detector=throttling
+            ),
+        )
+        self._retry_quota = standard.RetryQuotaChecker(quota.RetryQuota(), throttling)
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+
+    async def call(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Send one request, retrying as botocore's standard mode does, and return botocore's parsed answer.
+
+        Raises ``ClientError`` (or the client's modeled subclass) for an error answer, a ``BotoCoreError`` when
+        DynamoDB could not be reached or its answer was damaged, and ``RuntimeError`` outside asyncio.
+        """
+        state = await self._state()
+        model = self._service_model.operation_model(operation)
+        params = dict(request)
+        for name in model.idempotent_members:  # as botocore does: one token for every attempt of this call
+            params.setdefault(name, str(uuid.uuid4()))
+        serialized = self._serializer.serialize_to_request(params, model)
+        request_context: dict[str, Any] = {}
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(state, serialized)
+            response, failure = (outcome, None) if isinstance(outcome, HTTPResponse) else (None, outcome)
+            parsed = None if response is None else self._parse(response, model)
+            context = standard.RetryContext(
+                attempt_number=attempt,
+                operation_model=model,
+                parsed_response=parsed,
+                http_response=response,
+                caught_exception=failure,
+                request_context=request_context,
+            )
+            if not self._retry_policy.should_retry(context) or not self._retry_quota.acquire_retry_quota(context):
+                break
+            await anyio.sleep(self._retry_policy.compute_retry_delay(context))
+        if isinstance(outcome, BotoCoreError):
+            raise outcome from outcome.__cause__
+        _check_crc32(outcome)
+        answer = self._parse(outcome, model) if parsed is None else parsed
+        if outcome.status_code >= 300:
+            error: Any = self._exceptions.from_code(answer.get("Error", {}).get("Code"))
+            raise error(answer, operation)
+        # The stubs call this argument a RetryContext; botocore passes (and reads) the request context.
+        self._retry_quota.release_retry_quota(request_context, outcome)  # type: ignore[arg-type]
+        return answer
+
+    async def aclose(self) -> None:
+        """Close this event loop's aiohttp session, if the transport made one; the next call makes a new one."""
+        state = self._loops.pop(_running_loop(), None)
+        if state is not None and state.closer is not None:
+            await state.closer.aclose()
+
+    async def _state(self) -> _LoopState:
+        """This loop's session and slots, made on first use."""
+        loop = _running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False)
+            state = self._loops[loop] = _LoopState(session, asyncio.Semaphore(self._pool_size))
+            state.closer = self._close_at_shutdown(loop, state)
+            await state.closer.__anext__()
+        return state
+
+    async def _close_at_shutdown(
+        self, loop: asyncio.AbstractEventLoop, state: _LoopState
+    ) -> AsyncGenerator[None, None]:
+        """Suspended from the session's first use on: the loop finalises it at ``shutdown_asyncgens()`` (which
+        ``asyncio.run`` and ``anyio.run`` call as the loop ends) or ``aclose`` does, and the session closes."""
+        try:
+            yield
+        finally:
+            if self._loops.get(loop) is state:
+                del self._loops[loop]
+            await state.session.close()
+
+    async def _attempt(self, state: _LoopState, serialized: Mapping[str, Any]) -> HTTPResponse | BotoCoreError:
+        """Sign and send one attempt: the answer, or the botocore exception for why there is none."""
+        url = self._url + serialized["url_path"]
+        signed = AWSRequest(
+            method=serialized["method"], url=url, headers=serialized["headers"], data=serialized["body"]
+        )
+        try:
+            SigV4Auth(await self._frozen_credentials(), self._service_model.signing_name, self._region).add_auth(signed)
+            headers = {**signed.headers, **self._unsigned_headers}
+            async with (
+                state.slots,
+                state.session.post(url, data=serialized["body"], headers=headers) as answer,
+            ):
+                return HTTPResponse(answer.status, answer.headers, await answer.read())
+        except BotoCoreError as exc:
+            return exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = _botocore_error(exc, self._url)
+            error.__cause__ = exc
+            return error
+
+    async def _frozen_credentials(self) -> ReadOnlyCredentials:
+        """The credentials to sign with; refreshable ones that are due are refreshed in a worker thread, since
+        botocore's refresh blocks (STS, SSO, instance metadata)."""
+        credentials = self._credentials
+        if credentials is None:
+            raise NoCredentialsError()
+        if isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed():
+            return await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
+        return credentials.get_frozen_credentials()
+
+    def _parse(self, response: HTTPResponse, model: OperationModel) -> dict[str, Any]:
+        """botocore's parse of an answer, with an error's modeled fields (``Item``, ``CancellationReasons``) added
+        as botocore's endpoint adds them."""
+        answer = {"status_code": response.status_code, "headers": response.headers, "body": response.content}
+        parsed: dict[str, Any] = self._parser.parse(answer, model.output_shape)  # type: ignore[arg-type] # None: no output
+        code = parsed.get("Error", {}).get("Code") if response.status_code >= 300 else None
+        error_shape = None if code is None else self._service_model.shape_for_error_code(code)
+        if error_shape is not None:
+            parsed.update(self._parser.parse(answer, error_shape))
+        return parsed
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "DynamoStore(transport='aiohttp') runs on asyncio only, and this is another event loop (trio?): "
+            "use transport='botocore' there"
+        ) from None
+
+
+def _check_crc32(response: HTTPResponse) -> None:
+    """Raise ``ChecksumError`` when the answer does not match its ``x-amz-crc32`` (botocore's standard mode retries
+    such an answer and, once out of attempts, returns it; this transport refuses it)."""
+    expected = response.headers.get(_CRC32_HEADER)
+    actual = crc32(response.content) & 0xFFFFFFFF
+    if expected is not None and int(expected) != actual:
+        raise ChecksumError(checksum_type="crc32", expected_checksum=expected, actual_checksum=str(actual))
+
+
+def _botocore_error(exc: aiohttp.ClientError | TimeoutError, url: str) -> BotoCoreError:
+    """The botocore exception for an aiohttp failure, so botocore's retry checks and the store's mapping see what
+    they would see from the botocore client."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeoutError(endpoint_url=url, error=exc)
+    if isinstance(exc, TimeoutError):
+        return ReadTimeoutError(endpoint_url=url, error=exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return EndpointConnectionError(endpoint_url=url, error=exc)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | aiohttp.ClientPayloadError):
+        return ConnectionClosedError(endpoint_url=url, error=exc)
+    return HTTPClientError(error=exc)

@@ -1,0 +1,407 @@
+"""What is particular to ``DynamoStore(transport="aiohttp")``: signing, credentials, retries, timeouts, the bound on
+requests in flight, the event loops it runs on, and the extra it needs. DynamoDB Local and moto accept any signature
+and never throttle, so these tests talk to tiny servers on 127.0.0.1 that answer as DynamoDB would."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.util
+import json
+import sys
+import threading
+import time
+import warnings
+from binascii import crc32
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import anyio
+import boto3
+import botocore.session
+import pytest
+from aiohttp import web
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, ReadOnlyCredentials, RefreshableCredentials
+from botocore.retries import standard
+
+from starlette_dynamo_session import DynamoStore, SessionError, StoreUnavailable
+from starlette_dynamo_session._aiohttp import DYNAMODB_STANDARD_MAX_ATTEMPTS
+from tests.support.loopback import Handler, LoopbackServer
+
+TRANSPORTS = ["botocore", "aiohttp"]
+Transport = Literal["botocore", "aiohttp"]
+Serve = Callable[[Handler], str]
+
+
+def answer(payload: dict[str, Any], status: int = 200, *, crc: int | None = None) -> web.Response:
+    """An answer as DynamoDB gives it: JSON 1.0 with the body's CRC32 in ``x-amz-crc32`` (or ``crc`` instead)."""
+    body = json.dumps(payload).encode()
+    checksum = crc32(body) & 0xFFFFFFFF if crc is None else crc
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": str(checksum)}
+    return web.Response(status=status, body=body, headers=headers)
+
+
+async def _empty(request: web.Request) -> web.Response:
+    return answer({})
+
+
+def error(code: str, status: int = 400) -> web.Response:
+    return answer({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}, status)
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
+    """Start a loopback server with a handler and point DynamoDB clients made after it there; stopped after the test."""
+    servers: list[LoopbackServer] = []
+
+    def start(handler: Handler) -> str:
+        server = LoopbackServer(handler)
+        servers.append(server)
+        url = server.start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        return url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def make_store(transport: Transport, session: boto3.Session | None = None, **config: Any) -> DynamoStore:
+    return DynamoStore(session or boto3.Session(), transport=transport, config=Config(**config))
+
+
+# Signing
+
+
+def verified_authorization(headers: dict[str, str], body: bytes, url: str, credentials: ReadOnlyCredentials) -> str:
+    """The Authorization header that SigV4 gives the headers a request names as signed, as received, and its body,
+    at the time its X-Amz-Date says: what DynamoDB compares with the header the request carries."""
+    signed_names = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    received = {name: value for name, value in headers.items() if name.lower() in signed_names}
+    request = AWSRequest(method="POST", url=url, headers=received, data=body)
+    request.context["timestamp"] = headers["X-Amz-Date"]
+    signer = SigV4Auth(credentials, "dynamodb", "us-east-1")
+    signature = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    signed = signer.signed_headers(signer.headers_to_sign(request))
+    return f"AWS4-HMAC-SHA256 Credential={signer.scope(request)}, SignedHeaders={signed}, Signature={signature}"
+
+
+@pytest.mark.anyio
+async def test_requests_are_signed_as_the_botocore_client_signs_them(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.read()))
+        return answer({})
+
+    url = serve(capture)
+    store = make_store("aiohttp")
+    assert await store.read("token-1") is None
+    store.client.get_item(TableName=store.table_name, Key={"token": {"S": store.key("token-1")}}, ConsistentRead=True)
+    [(ours, our_body), (botocores, botocore_body)] = received
+    credentials = ReadOnlyCredentials("testing", "testing", "session-token")
+    assert ours["Authorization"] == verified_authorization(ours, our_body, url, credentials)
+    assert botocores["Authorization"] == verified_authorization(botocores, botocore_body, url, credentials)
+    # The same request at the same instant: the same signature as the botocore client's.
+    at_our_time = {**botocores, "X-Amz-Date": ours["X-Amz-Date"]}
+    assert ours["Authorization"] == verified_authorization(at_our_time, botocore_body, url, credentials)
+    assert our_body == botocore_body
+    assert ours["X-Amz-Security-Token"] == "session-token"
+    wrong = ReadOnlyCredentials("testing", "wrong secret", "session-token")
+    assert ours["Authorization"] != verified_authorization(ours, our_body, url, wrong)
+    await store.aclose()
+
+
+class _DueCredentials(CredentialProvider):
+    """Refreshable credentials that expire in a minute (so a refresh is due at once); the refresh blocks for 0.3 s,
+    as a call to STS would, and gives the key ``refreshed``."""
+
+    METHOD = "test-refreshable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refresh_threads: list[int] = []
+
+    def load(self) -> RefreshableCredentials:
+        return RefreshableCredentials.create_from_metadata(self._metadata("expiring", 60), self._refresh, self.METHOD)
+
+    def _refresh(self) -> dict[str, str]:
+        self.refresh_threads.append(threading.get_ident())
+        time.sleep(0.3)
+        return self._metadata("refreshed", 3600)
+
+    def _metadata(self, key: str, seconds: int) -> dict[str, str]:
+        expiry = datetime.now(UTC) + timedelta(seconds=seconds)
+        return {"access_key": key, "secret_key": "secret", "token": "token", "expiry_time": expiry.isoformat()}
+
+
+@pytest.mark.anyio
+async def test_credentials_due_for_refresh_are_refreshed_in_a_worker_thread(serve: Serve) -> None:
+    keys: list[str] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        keys.append(request.headers["Authorization"].split("Credential=")[1].split("/")[0])
+        return answer({})
+
+    serve(capture)
+    provider = _DueCredentials()
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", provider)
+    store = make_store("aiohttp", boto3.Session(botocore_session=core))
+    longest_gap = 0.0
+
+    async def tick() -> None:
+        nonlocal longest_gap
+        while True:
+            before = time.monotonic()
+            await anyio.sleep(0.01)
+            longest_gap = max(longest_gap, time.monotonic() - before)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(tick)
+        await store.read("token-1")
+        await store.read("token-1")
+        tasks.cancel_scope.cancel()
+    assert keys == ["refreshed", "refreshed"]
+    assert len(provider.refresh_threads) == 1
+    assert provider.refresh_threads[0] != threading.get_ident()
+    assert longest_gap < 0.2  # the loop went on while the refresh slept 0.3 s
+    await store.aclose()
+
+
+# Retries, checksums and timeouts: the same on both transports
+
+
+def failing(times: int, failure: Callable[[], web.Response], requests: list[float]) -> Handler:
+    """A handler that answers ``failure()`` ``times`` times, then an empty GetItem answer; ``requests`` gets the
+    time of each request."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        requests.append(time.monotonic())
+        return failure() if len(requests) <= times else answer({})
+
+    return handle
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("code", "failures", "succeeds"),
+    [
+        ("ThrottlingException", 2, True),
+        ("ThrottlingException", 3, False),
+        ("ProvisionedThroughputExceededException", 3, False),
+    ],
+)
+async def test_throttling_is_retried_with_backoff_up_to_the_configured_attempts(
+    serve: Serve, transport: Transport, code: str, failures: int, succeeds: bool
+) -> None:
+    requests: list[float] = []
+    serve(failing(failures, lambda: error(code), requests))
+    store = make_store(transport, retries={"mode": "standard", "total_max_attempts": 3})
+    if succeeds:
+        assert await store.read("token-1") is None
+    else:
+        with pytest.raises(StoreUnavailable, match=rf"GetItem failed \({code}\)"):
+            await store.read("token-1")
+    assert len(requests) == 3
+    await store.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("code", "status", "retried"),
+    [
+        ("InternalServerError", 500, True),
+        ("ServiceUnavailable", 503, True),
+        ("ValidationException", 400, False),
+        ("AccessDeniedException", 400, False),
+        ("ConditionalCheckFailedException", 400, False),
+    ],
+)
+async def test_the_same_errors_are_retried_as_many_times(
+    serve: Serve, transport: Transport, code: str, status: int, retried: bool
+) -> None:
+    requests: list[float] = []
+    serve(failing(100, lambda: error(code, status), requests))
+    # No total_max_attempts: botocore's standard mode allows DynamoDB 4. (Throttling errors are retried the same way,
+    # only with longer pauses: see the test above.)
+    store = make_store(transport, retries={"mode": "standard"})
+    with pytest.raises(SessionError, match=code):
+        await store.read("token-1")
+    assert len(requests) == (DYNAMODB_STANDARD_MAX_ATTEMPTS if retried else 1)
+    await store.aclose()
+
+
+def test_the_default_attempts_are_botocores_for_dynamodb() -> None:
+    assert vars(standard)["_SERVICE_MAX_ATTEMPTS"]["dynamodb"] == DYNAMODB_STANDARD_MAX_ATTEMPTS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_damaged_answer_is_retried_as_botocore_retries_it(serve: Serve, transport: Transport) -> None:
+    requests: list[float] = []
+    serve(failing(1, lambda: answer({}, crc=12345), requests))
+    store = make_store(transport)
+    assert await store.read("token-1") is None
+    assert len(requests) == 2
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_answer_damaged_on_every_attempt_is_refused(serve: Serve) -> None:
+    requests: list[float] = []
+    serve(failing(100, lambda: answer({}, crc=12345), requests))
+    store = make_store("aiohttp")
+    with pytest.raises(StoreUnavailable, match="ChecksumError"):
+        await store.read("token-1")
+    assert len(requests) == 3
+    await store.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_read_timeout_is_retried_then_store_unavailable(serve: Serve, transport: Transport) -> None:
+    requests: list[float] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        requests.append(time.monotonic())
+        await asyncio.sleep(1)
+        return answer({})
+
+    serve(slow)
+    store = make_store(transport, read_timeout=0.2, retries={"mode": "standard", "total_max_attempts": 2})
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="ReadTimeoutError") as raised:
+        await store.read("token-1")
+    assert len(requests) == 2
+    assert time.monotonic() - started < 0.9
+    assert raised.value.__cause__ is not None
+    await store.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_unreachable_endpoint_is_store_unavailable(
+    monkeypatch: pytest.MonkeyPatch, transport: Transport
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    store = make_store(transport, retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1)
+    with pytest.raises(StoreUnavailable, match="GetItem failed .*EndpointConnectionError"):
+        await store.read("token-1")
+    await store.aclose()
+
+
+# Requests in flight
+
+
+@pytest.mark.anyio
+async def test_requests_in_flight_are_bounded_by_the_pool_size(serve: Serve) -> None:
+    in_flight = 0
+    most = 0
+    peers: set[object] = set()
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.1)
+        in_flight -= 1
+        return answer({})
+
+    serve(slow)
+    store = make_store("aiohttp", max_pool_connections=4)
+    async with anyio.create_task_group() as tasks:
+        for number in range(20):
+            tasks.start_soon(store.read, f"token-{number}")
+    assert most == 4
+    assert len(peers) == 4  # connections reused, never more than the pool
+    await store.aclose()
+
+
+# Event loops
+
+
+@pytest.mark.anyio
+async def test_aclose_closes_the_connections_and_the_store_stays_usable(serve: Serve) -> None:
+    peers: list[object] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return answer({})
+
+    serve(handle)
+    store = make_store("aiohttp")
+    await store.read("token-1")
+    await store.read("token-1")
+    await store.aclose()
+    assert await store.read("token-1") is None
+    assert peers[0] == peers[1] != peers[2]  # kept alive until aclose, then a new connection
+    await store.aclose()
+
+
+def test_each_event_loop_gets_its_session_closed_when_the_loop_ends(serve: Serve) -> None:
+    serve(_empty)
+    store = make_store("aiohttp")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert asyncio.run(store.read("token-1")) is None
+        gc.collect()
+    assert [str(warning.message) for warning in caught] == []
+
+
+def test_outside_asyncio_the_aiohttp_transport_names_itself(serve: Serve) -> None:
+    serve(_empty)
+    store = make_store("aiohttp")
+    coroutine = store.read("token-1")  # driven by hand, as trio or any loop other than asyncio would
+    with pytest.raises(RuntimeError, match=r"transport='aiohttp'\) runs on asyncio only"):
+        coroutine.send(None)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("trio") is None, reason="trio is not installed")
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+@pytest.mark.anyio
+async def test_under_trio_aiohttp_fails_clearly_and_botocore_works(serve: Serve) -> None:
+    serve(_empty)
+    with pytest.raises(RuntimeError, match=r"transport='aiohttp'\) runs on asyncio only"):
+        await make_store("aiohttp").read("token-1")
+    assert await make_store("botocore").read("token-1") is None
+
+
+# Construction
+
+
+def test_the_aiohttp_transport_needs_the_session_not_a_client() -> None:
+    client = boto3.Session().client("dynamodb")
+    with pytest.raises(ValueError, match="transport='aiohttp' signs with the session's credentials"):
+        DynamoStore(client=client, transport="aiohttp")
+
+
+def test_an_unknown_transport_is_refused() -> None:
+    with pytest.raises(ValueError, match="transport must be 'botocore' or 'aiohttp', not 'httpx'"):
+        DynamoStore(transport="httpx")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "adaptive"])
+def test_retry_modes_other_than_standard_are_refused(mode: str) -> None:
+    with pytest.raises(ValueError, match=f"standard retry mode, not '{mode}'"):
+        make_store("aiohttp", retries={"mode": mode})
+
+
+def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # what an environment without aiohttp gives: ImportError
+    monkeypatch.delitem(sys.modules, "starlette_dynamo_session._aiohttp", raising=False)
+    with pytest.raises(ImportError, match=r'pip install "starlette-dynamo-session\[aiohttp\]"'):
+        DynamoStore(transport="aiohttp")
+    assert DynamoStore(transport="botocore").table_name == "sessions"
