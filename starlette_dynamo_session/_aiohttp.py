@@ -2,8 +2,9 @@
 
 Only the HTTP is aiohttp's. The request and the answer are botocore's own: its JSON serializer and parser for the
 client's operation models (so items have exactly the shapes the client gives, bytes for ``B`` values, and an error
-answer becomes the same ``ClientError``), its ``SigV4Auth`` signer, and its standard retry mode's checks, backoff
-and retry quota (``botocore.retries.standard``), DynamoDB's ``x-amz-crc32`` check included.
+answer becomes the same ``ClientError``), its ``SigV4Auth`` signer, and the retry handler of the store's own client
+(standard mode: its checks, backoff and retry quota, DynamoDB's ``x-amz-crc32`` check included), asked through the
+``needs-retry`` and ``after-call`` events botocore's own endpoint emits.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
-from botocore.retries import quota, standard
 from botocore.serialize import create_serializer
 
 if TYPE_CHECKING:
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AiohttpTransport"]
 
-# What botocore's standard mode allows DynamoDB when the Config names no total_max_attempts
-# (botocore.retries.standard._SERVICE_MAX_ATTEMPTS; a test holds the two together).
-DYNAMODB_STANDARD_MAX_ATTEMPTS = 4
 _CRC32_HEADER = "x-amz-crc32"
 
 
@@ -97,16 +95,11 @@ class AiohttpTransport:
             "User-Agent": f"Botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}{extra}",
             "Accept-Encoding": "identity",
         }
-        # botocore.retries.standard.register_retry_handler's pieces, kept for this transport instead of a client.
-        max_attempts = int(retries.get("total_max_attempts", DYNAMODB_STANDARD_MAX_ATTEMPTS))
-        throttling = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
-        self._retry_policy = standard.RetryPolicy(
-            retry_checker=standard.StandardRetryConditions(max_attempts=max_attempts),
-            retry_backoff=standard.ExponentialBackoff(
-                service_name=self._service_model.service_id.hyphenize(), throttling_detector=throttling
-            ),
-        )
-        self._retry_quota = standard.RetryQuotaChecker(quota.RetryQuota(), throttling)
+        # Retries are decided by the retry handler botocore registered on the store's own client (its configured
+        # standard mode: attempts, retryable errors, backoff, retry quota), asked through the same events botocore's
+        # endpoint emits, so both transports retry alike whatever botocore release is installed.
+        self._events = meta.events
+        self._service_id = self._service_model.service_id.hyphenize()
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     async def call(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -128,17 +121,20 @@ class AiohttpTransport:
             outcome = await self._attempt(state, serialized)
             response, failure = (outcome, None) if isinstance(outcome, HTTPResponse) else (None, outcome)
             parsed = None if response is None else self._parse(response, model)
-            context = standard.RetryContext(
-                attempt_number=attempt,
-                operation_model=model,
-                parsed_response=parsed,
-                http_response=response,
-                caught_exception=failure,
-                request_context=request_context,
+            delay = first_non_none_response(
+                self._events.emit(
+                    f"needs-retry.{self._service_id}.{operation}",
+                    response=None if response is None else (response, parsed),
+                    endpoint=None,
+                    operation=model,
+                    attempts=attempt,
+                    caught_exception=failure,
+                    request_dict={"context": request_context},
+                )
             )
-            if not self._retry_policy.should_retry(context) or not self._retry_quota.acquire_retry_quota(context):
+            if delay is None:
                 break
-            await anyio.sleep(self._retry_policy.compute_retry_delay(context))
+            await anyio.sleep(delay)
         if isinstance(outcome, BotoCoreError):
             raise outcome from outcome.__cause__
         _check_crc32(outcome)
@@ -146,8 +142,14 @@ class AiohttpTransport:
         if outcome.status_code >= 300:
             error: Any = self._exceptions.from_code(answer.get("Error", {}).get("Code"))
             raise error(answer, operation)
-        # The stubs call this argument a RetryContext; botocore passes (and reads) the request context.
-        self._retry_quota.release_retry_quota(request_context, outcome)  # type: ignore[arg-type]
+        # What botocore's client emits after a call, which gives back the retry quota a success earns.
+        self._events.emit(
+            f"after-call.{self._service_id}.{operation}",
+            http_response=outcome,
+            parsed=answer,
+            model=model,
+            context=request_context,
+        )
         return answer
 
     async def aclose(self) -> None:
