@@ -199,6 +199,7 @@ def event_loop_table(results: Results) -> list[str]:
         ),
         ("server CPU per session request (ms)", lambda c: number(c["cpu_ms"], 3)),
         ("server CPU utilization (one core = 100%)", lambda c: f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}%"),
+        ("proxy CPU per session request (ms)", lambda c: number(c["proxy_cpu_ms"], 3)),
         ("DynamoDB requests per session request", lambda c: f"{c['ops_per_request']:g}"),
     ]
     header = [f"{TRANSPORTS[key.split('/')[0]]}, {check['pool']:g} in flight" for key, check in checks]
