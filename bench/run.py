@@ -58,7 +58,7 @@ class Plan:
 
 
 FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, loop_pools=(8, 16, 64))
-QUICK = Plan(rounds=1, requests=40, warmup=40, loop_requests=400, idle_reads=60)
+QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60)
 
 
 def log(message: str) -> None:
