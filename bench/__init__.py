@@ -1,9 +1,10 @@
 """The benchmark: ``scripts/bench`` (``python -m bench.run``) runs the bare app, Starlette's cookie sessions,
-starsessions, this middleware on DynamoDB Local and raw boto3 calls side by side and writes ``docs/benchmarks.md``
-and ``docs/benchmarks.png``.
+starsessions and this middleware on DynamoDB Local on both transports (with a raw ``GetItem`` floor over each)
+side by side, and writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
 
 * ``bench.apps`` - the app each variant's uvicorn server serves.
 * ``bench.load`` - the load generator, a process of its own.
 * ``bench.processes`` - starting and stopping DynamoDB Local and the servers.
+* ``bench.proxy`` - the loopback proxy in front of DynamoDB Local that counts its requests (and slows them down).
 * ``bench.run`` - the run; ``bench.results`` - what it measured; ``bench.report`` - the page and the chart.
 """

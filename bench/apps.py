@@ -1,11 +1,13 @@
 """The app every variant serves, ``create_app``: a uvicorn factory configured by environment variables.
 
 * ``BENCH_VARIANT``: ``bare`` (no session middleware), ``cookie`` (Starlette's ``SessionMiddleware``),
-  ``starsessions`` (with its ``InMemoryStore``) or ``dynamo`` (``DynamoSessionMiddleware``); for ``dynamo``,
-  ``BENCH_TABLE``, ``BENCH_STORE_DELAY`` (seconds added to every DynamoDB request) and ``BENCH_IDLE_TIMEOUT``.
+  ``starsessions`` (with its ``InMemoryStore``), ``dynamo`` (``DynamoSessionMiddleware`` on the default botocore
+  transport) or ``dynamo-aiohttp`` (the same on ``transport="aiohttp"``); for the last two, ``BENCH_TABLE``,
+  ``BENCH_POOL`` (``max_pool_connections``, if set) and ``BENCH_IDLE_TIMEOUT``. Their DynamoDB requests go to
+  ``AWS_ENDPOINT_URL_DYNAMODB``: a ``bench.proxy`` that counts them (and may slow them down).
 * Routes: ``/anon`` (no session), ``/read``, ``/write`` (a new session of ``SESSION_BYTES``), ``/change`` (one
-  key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), and ``/_ops``: the store
-  operations the server has made so far, by name.
+  key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), ``/raw`` (the floor: one
+  ``store.read`` of a seeded session, outside the middleware), and ``/_ops``: starsessions' store calls so far.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
-from typing import Any
+from typing import Literal
 
 import boto3
+from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -27,10 +29,20 @@ from starsessions import InMemoryStore, SessionAutoloadMiddleware, SessionMiddle
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 
-VARIANTS = ("bare", "cookie", "starsessions", "dynamo")
+VARIANTS = ("bare", "cookie", "starsessions", "dynamo", "dynamo-aiohttp")
+TRANSPORTS: dict[str, Literal["botocore", "aiohttp"]] = {
+    "dynamo": "botocore",
+    "dynamo-aiohttp": "aiohttp",
+}  # the variants on DynamoDB, by transport
 SECRET_KEY = "bench-secret-key"  # noqa: S105 - a benchmark's fixed key
 SESSION_BYTES = 1024  # of JSON, in the session a first write creates
 LIFETIME = 14 * 24 * 60 * 60  # seconds: every middleware's default
+RAW_ITEMS = 256  # seeded sessions the raw floor cycles through
+
+
+def raw_token(k: int) -> str:
+    """The token of seeded session ``k % RAW_ITEMS``, which ``/raw`` reads."""
+    return f"bench-raw-{k % RAW_ITEMS:04}"
 
 
 class OperationCounter:
@@ -49,11 +61,6 @@ class OperationCounter:
         """The counts so far."""
         with self.lock:
             return dict(self.counts)
-
-    def count_dynamodb_request(self, request: Any, **_: Any) -> None:
-        """A botocore ``before-send.dynamodb`` handler: counts the request by its operation (``X-Amz-Target``)."""
-        target = request.headers.get("X-Amz-Target", b"")
-        self.add((target.decode() if isinstance(target, bytes) else str(target)).rpartition(".")[2])
 
 
 class CountingStore(InMemoryStore):
@@ -79,16 +86,16 @@ class CountingStore(InMemoryStore):
         await super().remove(session_id)
 
 
-def dynamo_store(table: str, counter: OperationCounter, delay: float) -> DynamoStore:
-    """A store on a boto3 Session whose DynamoDB requests are counted and, with ``delay``, made that much slower."""
-    session = boto3.Session()
-    session.events.register("before-send.dynamodb", counter.count_dynamodb_request)
-    if delay > 0:
-        session.events.register("before-send.dynamodb", lambda **_: time.sleep(delay))
-    return DynamoStore(session, table_name=table)
+def dynamo_store(variant: str) -> DynamoStore:
+    """The store of a DynamoDB variant, configured from the environment."""
+    pool = os.environ.get("BENCH_POOL")
+    config = Config(max_pool_connections=int(pool)) if pool else None
+    return DynamoStore(
+        boto3.Session(), table_name=os.environ["BENCH_TABLE"], config=config, transport=TRANSPORTS[variant]
+    )
 
 
-def session_middleware(variant: str, counter: OperationCounter) -> list[Middleware]:
+def session_middleware(variant: str, counter: OperationCounter, store: DynamoStore | None) -> list[Middleware]:
     """The middleware stack of ``variant``, configured from the environment."""
     if variant == "bare":
         return []
@@ -99,9 +106,7 @@ def session_middleware(variant: str, counter: OperationCounter) -> list[Middlewa
             Middleware(StarSessionMiddleware, store=CountingStore(counter), lifetime=LIFETIME, cookie_https_only=False),
             Middleware(SessionAutoloadMiddleware),
         ]
-    if variant == "dynamo":
-        table = os.environ["BENCH_TABLE"]
-        store = dynamo_store(table, counter, float(os.environ.get("BENCH_STORE_DELAY", "0")))
+    if store is not None:
         idle_timeout = int(os.environ["BENCH_IDLE_TIMEOUT"]) if os.environ.get("BENCH_IDLE_TIMEOUT") else None
         return [
             Middleware(
@@ -110,7 +115,7 @@ def session_middleware(variant: str, counter: OperationCounter) -> list[Middlewa
                 secret_key=SECRET_KEY,
                 max_age=LIFETIME,
                 idle_timeout=idle_timeout,
-                skip_paths=["/static"],
+                skip_paths=["/static", "/raw"],
             )
         ]
     raise ValueError(f"unknown variant {variant!r}: pick one of {', '.join(VARIANTS)}")
@@ -120,6 +125,8 @@ def create_app() -> Starlette:
     """The app of the variant named by ``BENCH_VARIANT`` (see the module docstring)."""
     variant = os.environ.get("BENCH_VARIANT", "bare")
     counter = OperationCounter()
+    store = dynamo_store(variant) if variant in TRANSPORTS else None
+    raw_reads = itertools.count()
     has_session = variant != "bare"
     users = itertools.count()
     padding = "x" * (SESSION_BYTES - len('{"user":"user-000000","n":0,"blob":""}'))
@@ -148,8 +155,13 @@ def create_app() -> Starlette:
     async def static(request: Request) -> Response:
         return PlainTextResponse("body { color: teal }", media_type="text/css")
 
+    async def raw(request: Request) -> Response:
+        found = store is not None and await store.read(raw_token(next(raw_reads))) is not None
+        return PlainTextResponse("ok" if found else "not found", status_code=200 if found else 404)
+
     async def ops(request: Request) -> Response:
         return JSONResponse(counter.snapshot())
 
-    routes = [Route(f"/{handler.__name__}", handler) for handler in (anon, read, write, change, clear, static)]
-    return Starlette(routes=[*routes, Route("/_ops", ops)], middleware=session_middleware(variant, counter))
+    handlers = (anon, read, write, change, clear, static, raw)
+    routes = [*(Route(f"/{handler.__name__}", handler) for handler in handlers), Route("/_ops", ops)]
+    return Starlette(routes=routes, middleware=session_middleware(variant, counter, store))

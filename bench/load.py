@@ -4,31 +4,23 @@ and answers each with one JSON line on stdout. ``LoadWorker`` drives it from ``b
 It stays cheap so that it is not the bottleneck: raw HTTP/1.1 over asyncio streams, one keep-alive connection per
 unit of concurrency, all connected before the clock starts, and a fixed number of requests shared between them.
 
-Commands: ``http`` (``run_http``) and ``raw`` (``run_raw``), with their arguments.
+Commands: ``http`` (``run_http``), with its arguments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
-import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, cast
 
-import boto3
-
-from bench.apps import LIFETIME, SESSION_BYTES, OperationCounter
 from bench.processes import stop
-from starlette_dynamo_session import DynamoStore
 
 COMMAND_TIMEOUT = 300.0  # seconds: no command runs longer
-RAW_ITEMS = 256  # distinct items the raw GetItem floor cycles through
 
 Result = dict[str, Any]
 
@@ -94,59 +86,8 @@ async def run_http(
     }
 
 
-def stored_item(store: DynamoStore) -> dict[str, Any]:
-    """An item of the layout ``DynamoStore`` writes (default attribute names), for a new session of
-    ``SESSION_BYTES`` of JSON."""
-    now = time.time()
-    expiry = now + LIFETIME
-    data = json.dumps({"blob": "x" * (SESSION_BYTES - len('{"blob":""}'))}, separators=(",", ":")).encode()
-    return {
-        "token": {"S": store.key(secrets.token_urlsafe(32))},
-        "data": {"B": data},
-        "created": {"N": f"{now:.6f}"},
-        "expiry": {"N": f"{expiry:.6f}"},
-        "ttl": {"N": str(math.ceil(expiry))},
-        "version": {"N": "1"},
-    }
-
-
-def run_raw(table: str, op: str, n: int, threads: int) -> Result:
-    """The floor of any DynamoDB-backed session: ``n`` ``GetItem`` (``op="get"``) or ``PutItem`` (``op="put"``)
-    calls on ``table`` from ``threads`` threads through a ``DynamoStore``'s client, with items like the store's."""
-    if op not in ("get", "put"):
-        raise ValueError(f"op must be 'get' or 'put', not {op!r}")
-    counter = OperationCounter()
-    session = boto3.Session()
-    session.events.register("before-send.dynamodb", counter.count_dynamodb_request)
-    store = DynamoStore(session, table_name=table)
-    client = store.client
-    items = [stored_item(store) for _ in range(min(n, RAW_ITEMS) if op == "get" else max(n, threads))]
-    if op == "get":
-        for item in items:
-            client.put_item(TableName=table, Item=item)
-
-    def call(k: int) -> float:
-        began = time.perf_counter()
-        if op == "get":
-            client.get_item(TableName=table, Key={"token": items[k % len(items)]["token"]}, ConsistentRead=True)
-        else:
-            client.put_item(TableName=table, Item=items[k])
-        return time.perf_counter() - began
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(call, range(threads)))  # untimed: starts the threads and opens their connections
-        before = counter.snapshot()
-        start, cpu = time.monotonic(), time.process_time()
-        latencies = list(pool.map(call, range(n), timeout=COMMAND_TIMEOUT))
-        end, cpu = time.monotonic(), time.process_time() - cpu
-    after = counter.snapshot()
-    ops = {name: count - before.get(name, 0) for name, count in after.items() if count != before.get(name, 0)}
-    return {"latencies": latencies, "statuses": {}, "start": start, "end": end, "ops": ops, "cpu": cpu}
-
-
 COMMANDS: dict[str, Callable[..., Result]] = {
     "http": lambda **arguments: asyncio.run(run_http(**arguments)),
-    "raw": run_raw,
 }
 
 

@@ -1,5 +1,5 @@
 """The processes a benchmark run starts, each on 127.0.0.1 and each stopped by its PID: DynamoDB Local (through
-``scripts/dynamodb-local``) and uvicorn servers of ``bench.apps``."""
+``scripts/dynamodb-local``) and uvicorn servers of ``bench.apps``, each DynamoDB variant behind a ``bench.proxy``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.proxy import Proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 DYNAMODB_LOCAL = str(ROOT / "scripts" / "dynamodb-local")
@@ -85,6 +87,7 @@ class Server:
     name: str
     port: int
     process: subprocess.Popen[bytes]
+    proxy: Proxy | None = None  # the one its DynamoDB requests go through
 
     def get(self, path: str) -> bytes:
         """The body of a GET of ``path``."""
@@ -104,9 +107,12 @@ class Server:
 
 
 @contextmanager
-def serve(name: str, env: Mapping[str, str], **settings: str) -> Iterator[Server]:
+def serve(name: str, env: Mapping[str, str], proxy: Proxy | None = None, **settings: str) -> Iterator[Server]:
     """Run uvicorn with the app of ``settings`` (``BENCH_*`` variables, see ``bench.apps``) on a free port of
-    127.0.0.1 until the block ends. Raises ``RuntimeError`` if it does not answer within ``READY_TIMEOUT``."""
+    127.0.0.1 until the block ends, sending its DynamoDB requests through ``proxy`` if given. Raises
+    ``RuntimeError`` if it does not answer within ``READY_TIMEOUT``."""
+    if proxy is not None:
+        env = {**env, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{proxy.port}"}
     command = [sys.executable, "-m", "uvicorn", "bench.apps:create_app", "--factory", "--host", "127.0.0.1"]
     command += ["--http", "h11", "--loop", "asyncio", "--lifespan", "off", "--no-access-log", "--log-level", "warning"]
     for _ in range(START_ATTEMPTS):
@@ -121,7 +127,7 @@ def serve(name: str, env: Mapping[str, str], **settings: str) -> Iterator[Server
                 stderr=log,
             )
             try:
-                server = Server(name, port, process)
+                server = Server(name, port, process, proxy)
                 if server.answers_within(READY_TIMEOUT):
                     yield server
                     return

@@ -7,6 +7,7 @@ The report keeps everything above ``MARKER`` of the page it replaces (the hand-w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.processes import ROOT
@@ -26,10 +27,18 @@ VARIANTS = {
     "bare": "bare app (no session middleware)",
     "cookie": "Starlette `SessionMiddleware` (cookie)",
     "starsessions": "starsessions + `InMemoryStore`",
-    "dynamo": "`DynamoSessionMiddleware` + DynamoDB Local",
+    "dynamo": "`DynamoSessionMiddleware`, botocore transport",
+    "dynamo-aiohttp": "`DynamoSessionMiddleware`, aiohttp transport",
 }
-RAW = {"get": "raw boto3 `GetItem` (no HTTP)", "put": "raw boto3 `PutItem` (no HTTP)"}
-COLORS = {"bare": "#9e9e9e", "cookie": "#4c72b0", "starsessions": "#dd8452", "dynamo": "#55a868"}
+TRANSPORTS = {"dynamo": "botocore", "dynamo-aiohttp": "aiohttp"}
+COLORS = {
+    "bare": "#9e9e9e",
+    "cookie": "#4c72b0",
+    "starsessions": "#dd8452",
+    "dynamo": "#55a868",
+    "dynamo-aiohttp": "#8172b3",
+}
+TARGETS = {"cpu_vs_botocore": 0.45, "cpu_vs_bare": 4.0, "throughput": 0.8, "probe_p99_ms": 5.0, "loop": 0.9}
 
 
 def number(value: float, digits: int = 2) -> str:
@@ -42,76 +51,161 @@ def median_of(samples: list[Sample], attribute: str) -> float:
     return median([float(getattr(sample, attribute)) for sample in samples])
 
 
-def ratio(numerators: list[Sample], denominators: list[Sample]) -> float:
-    """The median of the per-round throughput ratios: both sides of each ratio come from the same round."""
-    return median([a.throughput / b.throughput for a, b in zip(numerators, denominators, strict=False) if b.throughput])
+def ratio(numerators: list[Sample], denominators: list[Sample], attribute: str = "throughput") -> float:
+    """The median of the per-round ratios of one figure: both sides of each ratio come from the same round."""
+    pairs = zip(numerators, denominators, strict=False)
+    return median([getattr(a, attribute) / getattr(b, attribute) for a, b in pairs if getattr(b, attribute)])
 
 
 def operations(samples: list[Sample]) -> str:
-    """The store operations per request of the first run, by name (e.g. "GetItem 1, UpdateItem 1")."""
+    """The store operations per request of the first run, by name (e.g. "GetItem 1, PutItem 1")."""
     ops = samples[0].ops if samples else {}
     return ", ".join(f"{name} {count:g}" for name, count in sorted(ops.items())) or "0"
 
 
+def exact(results: Results, variant: str) -> bool:
+    """Whether ``variant`` made exactly the expected DynamoDB requests in every run of every scenario."""
+    samples = [(s, sample) for s in EXPECTED_DYNAMO_OPS for c in (1, 64) for sample in results.get(variant, s, c)]
+    return bool(samples) and all(
+        math.isclose(sum(sample.ops.values()), EXPECTED_DYNAMO_OPS[scenario]) for scenario, sample in samples
+    )
+
+
 def results_table(results: Results) -> list[str]:
-    """Latency, throughput and CPU of every variant and scenario, and of the raw floor."""
+    """Latency, throughput, CPU and DynamoDB requests of every variant and scenario, and of the raw floor."""
     lines = [
-        "| scenario | variant | p50 @1 (ms) | p99 @1 (ms) | req/s @64 | p99 @64 (ms) | server CPU per request @64 (ms) "
-        "| req/s @64 vs bare |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | variant | p50 @1 (ms) | p99 @1 (ms) | req/s @64 | p50 @64 (ms) | p99 @64 (ms) "
+        "| server CPU per request @64 (ms) | req/s @64 vs bare | DynamoDB requests per request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    rows = [
-        (label, name, variant, scenario) for scenario, label in SCENARIOS.items() for variant, name in VARIANTS.items()
-    ]
-    rows += [("floor", f"{name}, 1 thread @1, {results.pool} @64", "raw", op) for op, name in RAW.items()]
+    rows = [(label, name, v, scenario) for scenario, label in SCENARIOS.items() for v, name in VARIANTS.items()]
+    rows += [("floor", f"raw `GetItem` (`store.read`, no middleware), {t}", v, "raw") for v, t in TRANSPORTS.items()]
     for label, name, variant, scenario in rows:
         c1, c64 = results.get(variant, scenario, 1), results.get(variant, scenario, 64)
-        vs_bare = "" if variant == "raw" else f"{number(ratio(c64, results.get('bare', scenario, 64)))}x"
+        store_ops = operations(c64) if variant in TRANSPORTS else "no DynamoDB"
         lines.append(
             f"| {label} | {name} | {number(median_of(c1, 'p50'))} | {number(median_of(c1, 'p99'))} "
-            f"| {number(median_of(c64, 'throughput'), 0)} | {number(median_of(c64, 'p99'))} "
-            f"| {number(median_of(c64, 'cpu_ms'), 3)} | {vs_bare} |"
+            f"| {number(median_of(c64, 'throughput'), 0)} | {number(median_of(c64, 'p50'))} "
+            f"| {number(median_of(c64, 'p99'))} | {number(median_of(c64, 'cpu_ms'), 3)} "
+            f"| {number(ratio(c64, results.get('bare', 'anon' if scenario == 'raw' else scenario, 64)))}x "
+            f"| {store_ops} |"
         )
     return lines
 
 
 def operations_table(results: Results) -> list[str]:
-    """The store operations per request, counted in the servers."""
+    """The DynamoDB requests per request, counted at each server's proxy, and starsessions' store calls."""
     lines = [
-        "| scenario | `DynamoSessionMiddleware`: DynamoDB requests | expected | exact in every run "
-        "| starsessions: store calls |",
-        "| --- | --- | ---: | --- | --- |",
+        "| scenario | expected | botocore transport | aiohttp transport | starsessions: store calls |",
+        "| --- | ---: | --- | --- | --- |",
     ]
     for scenario, label in SCENARIOS.items():
-        dynamo = results.get("dynamo", scenario, 1) + results.get("dynamo", scenario, 64)
-        expected = EXPECTED_DYNAMO_OPS[scenario]
-        exact = bool(dynamo) and all(math.isclose(sum(sample.ops.values()), expected) for sample in dynamo)
+        cells = [operations(results.get(variant, scenario, 1)) for variant in TRANSPORTS]
         lines.append(
-            f"| {label} | {operations(dynamo)} | {expected} | {'yes' if exact else '**no**'} "
+            f"| {label} | {EXPECTED_DYNAMO_OPS[scenario]} | {' | '.join(cells)} "
             f"| {operations(results.get('starsessions', scenario, 1))} |"
         )
+    verdicts = " | ".join("yes" if exact(results, variant) else "**no**" for variant in TRANSPORTS)
+    lines.append(f"| exact in every run, both concurrencies | | {verdicts} | |")
     return lines
 
 
-def checks_table(results: Results) -> list[str]:
-    """The event-loop and idle-refresh checks."""
-    loop, idle = results.event_loop, results.idle_refresh
-    return [
-        "| check | figure |",
-        "| --- | --- |",
-        f"| probe without a session, while {loop['requests']:g} session requests run (ms) "
-        f"| p50 {number(loop['probe_p50_ms'])}, p99 {number(loop['probe_p99_ms'])} over {loop['probes']:g} probes "
-        f"(before the load: p50 {number(loop['idle_probe_p50_ms'])}, p99 {number(loop['idle_probe_p99_ms'])}) |",
-        f"| session requests per second vs ideal | {number(loop['throughput'], 0)} vs "
-        f"{number(loop['ideal'], 0)} = {results.pool} / ({number(loop['delay_ms'], 0)} ms + "
-        f"{number(loop['raw_get_p50_ms'])} ms): {number(loop['throughput'] / loop['ideal'])}x |",
-        f"| session request p50 / p99 (ms) | {number(loop['session_p50_ms'], 0)} / "
-        f"{number(loop['session_p99_ms'], 0)} |",
-        f"| DynamoDB requests per session request | {loop['ops_per_request']:g} |",
-        f"| idle-refresh writes (`idle_timeout={idle['idle_timeout']:g}`) | {idle['refresh_writes']:g} over "
-        f"{idle['reads']:g} reads in {number(idle['elapsed'], 1)} s = {idle['windows']:g} refresh windows of "
-        f"{number(idle['window'], 1)} s (at most one write per window) |",
+def verdict(met: bool) -> str:
+    """The targets table's last column."""
+    return "**met**" if met else "**not met**"
+
+
+def targets_table(results: Results) -> list[str]:
+    """The targets of the aiohttp transport, each computed from this run and marked met or not."""
+    aio, boto, bare = (results.get(v, "read", 64) for v in ("dynamo-aiohttp", "dynamo", "bare"))
+    raw = results.get("dynamo-aiohttp", "raw", 64)
+    vs_boto, vs_bare = ratio(aio, boto, "cpu_ms"), ratio(aio, bare, "cpu_ms")
+    floor = [min(b.throughput, r.throughput) for b, r in zip(bare, raw, strict=False)]
+    vs_floor = median([a.throughput / f for a, f in zip(aio, floor, strict=False) if f])
+    loop_aio, loop_boto = (results.event_loop.get(f"{v}/{results.pool}", {}) for v in ("dynamo-aiohttp", "dynamo"))
+    nan = math.nan
+    loop_ratio = loop_aio.get("throughput", nan) / loop_aio.get("ideal", nan)
+    boto_ratio = loop_boto.get("throughput", nan) / loop_boto.get("ideal", nan)
+    idle = results.idle_refresh
+    rows = [
+        (
+            f"server CPU per read-only request @64, aiohttp <= {TARGETS['cpu_vs_botocore']}x botocore",
+            f"{number(median_of(aio, 'cpu_ms'), 3)} ms vs {number(median_of(boto, 'cpu_ms'), 3)} ms: "
+            f"{number(vs_boto)}x",
+            vs_boto <= TARGETS["cpu_vs_botocore"],
+        ),
+        (
+            f"server CPU per read-only request @64, aiohttp <= {TARGETS['cpu_vs_bare']:g}x the bare app",
+            f"{number(median_of(aio, 'cpu_ms'), 3)} ms vs {number(median_of(bare, 'cpu_ms'), 3)} ms: "
+            f"{number(vs_bare)}x",
+            vs_bare <= TARGETS["cpu_vs_bare"],
+        ),
+        (
+            f"read-only req/s @64, aiohttp >= {TARGETS['throughput']}x min(bare app, raw `GetItem` on aiohttp)",
+            f"{number(median_of(aio, 'throughput'), 0)} vs bare {number(median_of(bare, 'throughput'), 0)} and raw "
+            f"{number(median_of(raw, 'throughput'), 0)}: {number(vs_floor)}x",
+            vs_floor >= TARGETS["throughput"],
+        ),
+        (
+            f"20 ms store, {loop_aio.get('sessions', nan):g} in flight: no-session probe p99 "
+            f"<= {TARGETS['probe_p99_ms']:g} ms, aiohttp",
+            f"{number(loop_aio.get('probe_p99_ms', nan))} ms (botocore: {number(loop_boto.get('probe_p99_ms', nan))})",
+            loop_aio.get("probe_p99_ms", nan) <= TARGETS["probe_p99_ms"],
+        ),
+        (
+            f"20 ms store: session req/s >= {TARGETS['loop']}x in-flight limit / per-request latency, aiohttp",
+            f"{number(loop_aio.get('throughput', nan), 0)} vs {number(loop_aio.get('ideal', nan), 0)}: "
+            f"{number(loop_ratio)}x (botocore: {number(boto_ratio)}x)",
+            loop_ratio >= TARGETS["loop"],
+        ),
+        (
+            "DynamoDB requests per request exactly 0/1/1/2/2 (anonymous/read/first write/change/clear), static 0",
+            ", ".join(f"{t}: {'yes' if exact(results, v) else 'no'}" for v, t in TRANSPORTS.items()),
+            all(exact(results, v) for v in TRANSPORTS),
+        ),
+        (
+            "at most one idle-refresh write per refresh window",
+            f"{idle['refresh_writes']:g} writes over {idle['reads']:g} reads in {number(idle['elapsed'], 1)} s = "
+            f"{idle['windows']:g} windows of {number(idle['window'], 1)} s",
+            idle["refresh_writes"] <= idle["windows"],
+        ),
     ]
+    lines = ["| target | figure | verdict |", "| --- | --- | --- |"]
+    lines += [f"| {target} | {figure} | {verdict(met)} |" for target, figure, met in rows]
+    return [*lines, "", f"Met: {sum(met for *_, met in rows)} of {len(rows)}."]
+
+
+def event_loop_table(results: Results) -> list[str]:
+    """Every event-loop check: one column per transport and in-flight limit."""
+    checks = sorted(results.event_loop.items(), key=lambda item: (item[0].split("/")[0], item[1]["pool"]))
+    figures: list[tuple[str, Callable[[dict[str, float]], str]]] = [
+        ("probe p50 / p99 under load (ms)", lambda c: f"{number(c['probe_p50_ms'])} / {number(c['probe_p99_ms'])}"),
+        ("probes under load", lambda c: f"{c['probes']:g}"),
+        (
+            "probe p50 / p99 before the load (ms)",
+            lambda c: f"{number(c['idle_probe_p50_ms'])} / {number(c['idle_probe_p99_ms'])}",
+        ),
+        ("session requests per second", lambda c: number(c["throughput"], 0)),
+        (
+            "ideal = limit / (delay + store call)",
+            lambda c: (
+                f"{number(c['ideal'], 0)} = {c['pool']:g} / ({number(c['delay_ms'], 0)} + {number(c['store_ms'])} ms)"
+            ),
+        ),
+        ("measured / ideal", lambda c: number(c["throughput"] / c["ideal"])),
+        (
+            "session request p50 / p99 (ms)",
+            lambda c: f"{number(c['session_p50_ms'], 0)} / {number(c['session_p99_ms'], 0)}",
+        ),
+        ("server CPU per session request (ms)", lambda c: number(c["cpu_ms"], 3)),
+        ("server CPU utilization (one core = 100%)", lambda c: f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}%"),
+        ("proxy CPU per session request (ms)", lambda c: number(c["proxy_cpu_ms"], 3)),
+        ("DynamoDB requests per session request", lambda c: f"{c['ops_per_request']:g}"),
+    ]
+    header = [f"{TRANSPORTS[key.split('/')[0]]}, {check['pool']:g} in flight" for key, check in checks]
+    lines = [f"| figure | {' | '.join(header)} |", f"| --- |{' ---: |' * len(checks)}"]
+    lines += [f"| {name} | {' | '.join(cell(check) for _, check in checks)} |" for name, cell in figures]
+    return lines
 
 
 def write(results: Results, out: Path) -> None:
@@ -132,19 +226,30 @@ def write(results: Results, out: Path) -> None:
         f"/ {machine.get('load_after', '?')}. {plan['rounds']} rounds of {plan['requests']} requests at "
         f"concurrency 1 and {plan['requests'] * 4} at concurrency 64 per variant and scenario.",
         "",
+        "## Targets",
+        "",
+        *targets_table(results),
+        "",
         "## Results",
+        "",
+        "@1 / @64: concurrency 1 / 64. Latencies are the load generator's, per request; CPU is the server "
+        "process's (`/proc`), per request; ratios are medians of per-round ratios.",
         "",
         *results_table(results),
         "",
         f"![Benchmarks chart]({CHART})",
         "",
-        "## Store operations per request",
+        "## DynamoDB requests per request (counted at the proxy)",
         "",
         *operations_table(results),
         "",
-        "## Event loop and idle refresh",
+        "## Event loop under a slow store",
         "",
-        *checks_table(results),
+        "The proxy holds every DynamoDB request 20 ms; 200 connections send read-only session requests while "
+        "another process probes `/anon` (no session) every 5 ms on its own connection. The in-flight limit is the "
+        "store's `max_pool_connections`; a store call is the raw floor's p50 at concurrency 1 less the bare app's.",
+        "",
+        *event_loop_table(results),
         "",
     ]
     (out / MARKDOWN).write_text("\n".join(lines))
@@ -152,35 +257,41 @@ def write(results: Results, out: Path) -> None:
 
 
 def draw(results: Results, path: Path) -> None:
-    """Three panels: p50 latency @1, requests per second @64, store operations per request."""
+    """Four panels: p50 latency @1, requests per second @64, server CPU per request @64 (with the raw floors as
+    lines), and DynamoDB requests (starsessions: store calls) per request."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    width = 0.2
+    figure, axes = plt.subplots(1, 4, figsize=(20, 4.8))
+    width = 0.16
     positions = range(len(SCENARIOS))
-    panels = [(1, "p50", "p50 latency at concurrency 1 (ms)"), (64, "throughput", "requests/s at concurrency 64")]
+    panels = [
+        (1, "p50", "p50 latency at concurrency 1 (ms)"),
+        (64, "throughput", "requests/s at concurrency 64"),
+        (64, "cpu_ms", "server CPU per request at concurrency 64 (ms)"),
+    ]
     for axis, (concurrency, attribute, title) in zip(axes, panels, strict=False):
         for index, variant in enumerate(VARIANTS):
             values = [median_of(results.get(variant, scenario, concurrency), attribute) for scenario in SCENARIOS]
-            offsets = [p + (index - 1.5) * width for p in positions]
+            offsets = [p + (index - 2) * width for p in positions]
             axis.bar(offsets, [0 if math.isnan(v) else v for v in values], width, label=variant, color=COLORS[variant])
-        for op, style in (("get", "--"), ("put", ":")):
-            value = median_of(results.get("raw", op, concurrency), attribute)
+        for variant, style in (("dynamo", "--"), ("dynamo-aiohttp", ":")):
+            value = median_of(results.get(variant, "raw", concurrency), attribute)
             if not math.isnan(value):
-                axis.axhline(value, color="black", linestyle=style, linewidth=1, label=f"raw {op.title()}Item")
-        axis.set_title(title)
+                label = f"raw GetItem, {TRANSPORTS[variant]}"
+                axis.axhline(value, color=COLORS[variant], linestyle=style, linewidth=1.5, label=label)
+        axis.set_title(title, fontsize=10)
     axes[1].set_yscale("log")
-    for index, variant in enumerate(("starsessions", "dynamo")):
+    for index, variant in enumerate(("starsessions", *TRANSPORTS)):
         values = [sum(results.get(variant, scenario, 1)[0].ops.values()) for scenario in SCENARIOS]
-        bars = axes[2].bar([p + (index - 0.5) * width for p in positions], values, width, color=COLORS[variant])
-        axes[2].bar_label(bars, fmt="%g", fontsize=8)
-    axes[2].set_title("store operations per request (counted)")
-    axes[2].set_ylim(0, 2.5)
+        bars = axes[3].bar([p + (index - 1) * width for p in positions], values, width, color=COLORS[variant])
+        axes[3].bar_label(bars, fmt="%g", fontsize=7)
+    axes[3].set_title("DynamoDB requests (starsessions: store calls) per request", fontsize=10)
+    axes[3].set_ylim(0, 2.5)
     for axis in axes:
-        axis.set_xticks(list(positions), list(SCENARIOS.values()), fontsize=8)
+        axis.set_xticks(list(positions), [label.replace(", ", ",\n") for label in SCENARIOS.values()], fontsize=7)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     figure.suptitle(

@@ -64,10 +64,11 @@ class Results:
     machine: dict[str, str]
     plan: dict[str, Any]
     duration_s: float = math.nan
-    pool: int = 0  # the store's max_pool_connections: the raw floor's thread cap and the event-loop check's ideal
-    # "variant/scenario/concurrency", or "raw/get|put/concurrency" -> one Sample per round
+    pool: int = 0  # the store's default max_pool_connections: both transports' limit on requests in flight
+    # "variant/scenario/concurrency" -> one Sample per round
     samples: dict[str, list[Sample]] = field(default_factory=dict)
-    event_loop: dict[str, float] = field(default_factory=dict)
+    # "variant/in-flight limit" -> the figures of one event-loop check
+    event_loop: dict[str, dict[str, float]] = field(default_factory=dict)
     idle_refresh: dict[str, float] = field(default_factory=dict)
 
     def get(self, variant: str, scenario: str, concurrency: int) -> list[Sample]:

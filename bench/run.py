@@ -1,8 +1,9 @@
 """The benchmark run, what ``scripts/bench`` does: ``python -m bench.run [--quick] [--rounds N] [--out DIR]``.
 
-It starts DynamoDB Local and one uvicorn server per variant (``bench.apps``), drives them from a separate
-load-generator process (``bench.load``) round after round, checks the event loop under a slow store and the
-idle refresh, and writes the results as JSON and as ``benchmarks.md`` and ``benchmarks.png`` (``bench.report``).
+It starts DynamoDB Local, one uvicorn server per variant (``bench.apps``), each DynamoDB variant behind a counting
+proxy (``bench.proxy``), drives them from a separate load-generator process (``bench.load``) round after round,
+checks the event loop under a slow store on both transports and the idle refresh, and writes the results as JSON
+and as ``benchmarks.md`` and ``benchmarks.png`` (``bench.report``).
 """
 
 from __future__ import annotations
@@ -15,26 +16,28 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
 import boto3
 
 from bench import report
-from bench.apps import VARIANTS
+from bench.apps import LIFETIME, RAW_ITEMS, SESSION_BYTES, TRANSPORTS, VARIANTS, raw_token
 from bench.load import LoadWorker, Result
 from bench.processes import ROOT, Server, cpu_seconds, dynamodb_local, environment, serve
+from bench.proxy import Proxy, proxies
 from bench.results import Results, Sample, median, percentile
 from starlette_dynamo_session import IDLE_REFRESH_FRACTION, DynamoStore
 
-# The first write makes the sessions that read, change and clear then use: one session per request.
-RUN_ORDER = ("write", "read", "static", "change", "clear", "anon")
+# The first write makes the sessions that read, change and clear then use: one session per request. "raw" (the
+# floor: a store.read outside the middleware) runs on the DynamoDB variants only.
+RUN_ORDER = ("write", "read", "static", "change", "clear", "anon", "raw")
 CONCURRENCY = (1, 64)
-TABLE, RAW_TABLE, LOOP_TABLE, IDLE_TABLE = "bench-sessions", "bench-raw", "bench-loop", "bench-idle"
-STORE_DELAY = 0.020  # seconds added to every DynamoDB request in the event-loop check
+TABLE, LOOP_TABLE, IDLE_TABLE = "bench-sessions", "bench-loop", "bench-idle"
+STORE_DELAY = 0.020  # seconds the proxy adds to every DynamoDB request in the event-loop check
 LOOP_SESSIONS = 200  # session requests in flight in the event-loop check
 PROBE_INTERVAL = 0.005  # seconds between two probes
 IDLE_TIMEOUT = 10  # seconds: a refresh window of IDLE_TIMEOUT * IDLE_REFRESH_FRACTION
@@ -49,12 +52,13 @@ class Plan:
     rounds: int
     requests: int  # per timed run at concurrency 1; four times as many at 64
     warmup: int  # requests per variant and scenario before the first round
-    loop_requests: int  # session requests of the event-loop check
+    loop_requests: int  # session requests of the event-loop check at the default pool (in proportion at others)
     idle_reads: int  # reads of the idle-refresh check, IDLE_PAUSE apart
+    loop_pools: tuple[int, ...] = ()  # other in-flight limits (max_pool_connections) checked on aiohttp
 
 
-FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180)
-QUICK = Plan(rounds=1, requests=40, warmup=40, loop_requests=400, idle_reads=60)
+FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, loop_pools=(8, 16, 64))
+QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60)
 
 
 def log(message: str) -> None:
@@ -76,7 +80,10 @@ def machine() -> dict[str, str]:
 
 
 def ops(server: Server) -> dict[str, int]:
-    """The store operations ``server`` has made so far, by name."""
+    """The store operations ``server`` has made so far, by name: its proxy's count of DynamoDB requests, or
+    starsessions' store calls, which the server counts itself."""
+    if server.proxy is not None:
+        return server.proxy.snapshot()
     return {str(name): int(count) for name, count in json.loads(server.get("/_ops")).items()}
 
 
@@ -111,60 +118,60 @@ def new_sessions(load: LoadWorker, server: Server, n: int, concurrency: int) -> 
     return cookies_of(timed_run(load, server, "/write", n, concurrency)[1], n)
 
 
-def raw(load: LoadWorker, op: str, n: int, threads: int) -> Sample:
-    """``n`` raw GetItem or PutItem calls from ``threads`` threads of the load generator."""
-    result = load.run(cmd="raw", table=RAW_TABLE, op=op, n=n, threads=threads)
-    return Sample.of(result, result["ops"], float(result["cpu"]))
-
-
-def run_round(load: LoadWorker, servers: dict[str, Server], requests: int, pool: int) -> dict[str, Sample]:
+def run_round(load: LoadWorker, servers: dict[str, Server], requests: int) -> dict[str, Sample]:
     """Every scenario of every server in turn, at each concurrency (``requests`` per run at 1, four times as many
-    at 64), then the raw floor from up to ``pool`` threads: the samples by "variant/scenario/concurrency"."""
+    at 64): the samples by "variant/scenario/concurrency"."""
     samples: dict[str, Sample] = {}
     for concurrency in CONCURRENCY:
         n = requests if concurrency == 1 else requests * 4
         cookies: dict[str, list[str]] = {}
         for scenario in RUN_ORDER:
             for variant, server in servers.items():
+                if scenario == "raw" and variant not in TRANSPORTS:
+                    continue
                 carried = cookies.get(variant) if scenario in ("read", "static", "change", "clear") else None
                 sample, result = timed_run(load, server, f"/{scenario}", n, concurrency, carried)
                 samples[f"{variant}/{scenario}/{concurrency}"] = sample
                 if scenario == "write" and variant != "bare":
                     cookies[variant] = cookies_of(result, n)
-        for op in ("get", "put"):
-            samples[f"raw/{op}/{concurrency}"] = raw(load, op, n, min(concurrency, pool))
     return samples
 
 
-def event_loop_check(load: LoadWorker, probe: LoadWorker, env: dict[str, str], plan: Plan, results: Results) -> None:
-    """LOOP_SESSIONS read-only session requests in flight on a server whose every DynamoDB request takes STORE_DELAY
-    longer, while another process probes a route without a session on its own connection: the probe's latency shows
-    whether the event loop stays free. The ideal throughput is the store's pool of connections (and threads) over
-    the latency of one store call (the delay + a raw GetItem's p50)."""
-    raw_get_p50 = median([sample.p50 for sample in results.get("raw", "get", 1)])
-    ideal = results.pool / (STORE_DELAY + raw_get_p50 / 1000)
-    n = plan.loop_requests
-    settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": LOOP_TABLE, "BENCH_STORE_DELAY": str(STORE_DELAY)}
-    with serve("dynamo-slow-store", env, **settings) as server:
-        cookies = new_sessions(load, server, LOOP_SESSIONS, results.pool)
-        count = int((3 * n / ideal + 1) / PROBE_INTERVAL)  # the probes outlast a run at a third of the ideal
-        probe.send(cmd="http", port=server.port, path="/anon", n=count, concurrency=1, pause=PROBE_INTERVAL)
-        time.sleep(0.3)  # probes of the idle server first
-        sample, result = timed_run(
-            load, server, "/read", n, LOOP_SESSIONS, [cookies[k % LOOP_SESSIONS] for k in range(n)]
-        )
-        probes = probe.receive()
+def event_loop_check(
+    load: LoadWorker, probe: LoadWorker, server: Server, pool: int, plan: Plan, results: Results
+) -> dict[str, float]:
+    """LOOP_SESSIONS read-only session requests in flight on ``server``, whose proxy adds STORE_DELAY to every
+    DynamoDB request, while another process probes a route without a session on its own connection: the probe's
+    latency shows whether the event loop stays free. The ideal throughput is the store's in-flight limit (``pool``)
+    over the latency of one store call: the delay + a raw GetItem's (the raw floor's p50 at concurrency 1, less the
+    bare app's)."""
+    variant = server.name.partition("@")[0]
+    store_ms = max(0.0, median_p50(results, variant, "raw") - median_p50(results, "bare", "anon"))
+    ideal = pool / (STORE_DELAY + store_ms / 1000)
+    n = max(LOOP_SESSIONS, plan.loop_requests * pool // results.pool)
+    cookies = new_sessions(load, server, LOOP_SESSIONS, pool)
+    count = int((3 * n / ideal + 1) / PROBE_INTERVAL)  # the probes outlast a run at a third of the ideal
+    probe.send(cmd="http", port=server.port, path="/anon", n=count, concurrency=1, pause=PROBE_INTERVAL)
+    time.sleep(0.3)  # probes of the idle server first
+    proxy_cpu = cpu_seconds(os.getpid())  # this process's CPU is almost all the proxies'
+    sample, result = timed_run(load, server, "/read", n, LOOP_SESSIONS, [cookies[k % LOOP_SESSIONS] for k in range(n)])
+    proxy_cpu = cpu_seconds(os.getpid()) - proxy_cpu
+    probes = probe.receive()
     timed = list(zip(probes["starts"], (latency * 1000 for latency in probes["latencies"]), strict=True))
     under_load = [latency for began, latency in timed if result["start"] <= began <= result["end"]]
     idle = [latency for began, latency in timed if began < result["start"]]
-    results.event_loop = {
+    return {
+        "pool": pool,
+        "sessions": LOOP_SESSIONS,
         "requests": n,
         "delay_ms": STORE_DELAY * 1000,
-        "raw_get_p50_ms": raw_get_p50,
+        "store_ms": store_ms,
         "ideal": ideal,
         "throughput": sample.throughput,
         "session_p50_ms": sample.p50,
         "session_p99_ms": sample.p99,
+        "cpu_ms": sample.cpu_ms,
+        "proxy_cpu_ms": proxy_cpu * 1000 / n,
         "ops_per_request": sum(sample.ops.values()),
         "probes": len(under_load),
         "probe_p50_ms": percentile(under_load, 0.5),
@@ -174,19 +181,22 @@ def event_loop_check(load: LoadWorker, probe: LoadWorker, env: dict[str, str], p
     }
 
 
-def idle_refresh_check(load: LoadWorker, env: dict[str, str], plan: Plan, results: Results) -> None:
+def median_p50(results: Results, variant: str, scenario: str) -> float:
+    """The median p50 at concurrency 1 of one variant and scenario (ms)."""
+    return median([sample.p50 for sample in results.get(variant, scenario, 1)])
+
+
+def idle_refresh_check(load: LoadWorker, server: Server, plan: Plan, results: Results) -> None:
     """One session read every IDLE_PAUSE seconds with ``idle_timeout`` set: its refresh writes against the number of
     refresh windows that passed."""
-    settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": IDLE_TABLE, "BENCH_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
-    with serve("dynamo-idle-timeout", env, **settings) as server:
-        written = time.monotonic()
-        cookie = new_sessions(load, server, 1, 1)[0]
-        before = ops(server)
-        n = plan.idle_reads
-        result = load.run(
-            cmd="http", port=server.port, path="/read", n=n, concurrency=1, cookies=[cookie] * n, pause=IDLE_PAUSE
-        )
-        made = difference(before, ops(server))
+    written = time.monotonic()
+    cookie = new_sessions(load, server, 1, 1)[0]
+    before = ops(server)
+    n = plan.idle_reads
+    result = load.run(
+        cmd="http", port=server.port, path="/read", n=n, concurrency=1, cookies=[cookie] * n, pause=IDLE_PAUSE
+    )
+    made = difference(before, ops(server))
     window = IDLE_TIMEOUT * IDLE_REFRESH_FRACTION
     results.idle_refresh = {
         "reads": n,
@@ -199,39 +209,65 @@ def idle_refresh_check(load: LoadWorker, env: dict[str, str], plan: Plan, result
     }
 
 
+def seed(table: str) -> None:
+    """The sessions the raw floor reads (``raw_token``), of ``SESSION_BYTES`` of JSON each."""
+    store = DynamoStore(boto3.Session(), table_name=table)
+    data = json.dumps({"blob": "x" * (SESSION_BYTES - len('{"blob":""}'))}, separators=(",", ":")).encode()
+    for k in range(RAW_ITEMS):
+        store.save(raw_token(k), data, datetime.now(UTC) + timedelta(seconds=LIFETIME))
+
+
 def measure(plan: Plan, results: Results) -> None:
     """Everything that needs DynamoDB Local, which is started first and stopped last."""
     with ExitStack() as stack:
         log("starting DynamoDB Local")
-        env = environment(stack.enter_context(dynamodb_local()))
+        url = stack.enter_context(dynamodb_local())
+        env = environment(url)
         os.environ.clear()
         os.environ.update(env)
-        for table in (TABLE, RAW_TABLE, LOOP_TABLE, IDLE_TABLE):
+        for table in (TABLE, LOOP_TABLE, IDLE_TABLE):
             store = DynamoStore(boto3.Session(), table_name=table)
             store.create_table()
+        seed(TABLE)
         # botocore's Config keeps its options as attributes its stubs do not declare
         results.pool = int(getattr(store.client.meta.config, "max_pool_connections"))  # noqa: B009
+        start_proxy: Callable[[float], Proxy] = stack.enter_context(proxies(url))
         load = LoadWorker(env, ROOT)
         stack.callback(load.close)
         probe = LoadWorker(env, ROOT)
         stack.callback(probe.close)
         with ExitStack() as running:
             servers = {
-                name: running.enter_context(serve(name, env, BENCH_VARIANT=name, BENCH_TABLE=TABLE))
+                name: running.enter_context(
+                    serve(
+                        name,
+                        env,
+                        start_proxy(0.0) if name in TRANSPORTS else None,
+                        BENCH_VARIANT=name,
+                        BENCH_TABLE=TABLE,
+                    )
+                )
                 for name in VARIANTS
             }
             log("warming up")  # DynamoDB Local's JVM compiles its hot code in the first thousands of requests
-            run_round(load, servers, plan.warmup, results.pool)
+            run_round(load, servers, plan.warmup)
             for index in range(plan.rounds):
                 log(f"round {index + 1} of {plan.rounds}")
                 order = VARIANTS[index % len(VARIANTS) :] + VARIANTS[: index % len(VARIANTS)]
-                samples = run_round(load, {name: servers[name] for name in order}, plan.requests, results.pool)
+                samples = run_round(load, {name: servers[name] for name in order}, plan.requests)
                 for key, sample in samples.items():
                     results.samples.setdefault(key, []).append(sample)
-        log("event-loop check")
-        event_loop_check(load, probe, env, plan, results)
+        checks = [(variant, results.pool) for variant in TRANSPORTS]
+        checks += [("dynamo-aiohttp", pool) for pool in plan.loop_pools]
+        for variant, pool in checks:
+            log(f"event-loop check: {variant}, {pool} in flight")
+            settings = {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE, "BENCH_POOL": str(pool)}
+            with serve(f"{variant}@{pool}", env, start_proxy(STORE_DELAY), **settings) as server:
+                results.event_loop[f"{variant}/{pool}"] = event_loop_check(load, probe, server, pool, plan, results)
         log("idle-refresh check")
-        idle_refresh_check(load, env, plan, results)
+        settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": IDLE_TABLE, "BENCH_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
+        with serve("dynamo-idle-timeout", env, start_proxy(0.0), **settings) as server:
+            idle_refresh_check(load, server, plan, results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

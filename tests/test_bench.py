@@ -1,5 +1,6 @@
 """The benchmark works end to end: ``python -m bench.run --quick`` in a subprocess (DynamoDB Local, a uvicorn server
-per variant, the load generator), checked on its JSON results and its report. Counts only, never timings."""
+per variant, each DynamoDB variant behind a counting proxy, the load generator), checked on its JSON results and its
+report. Counts only, never timings."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2}
-VARIANT_NAMES = ("bare app", "Starlette `SessionMiddleware`", "starsessions", "`DynamoSessionMiddleware`", "raw boto3")
+EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2, "raw": 1}
+TRANSPORT_VARIANTS = ("dynamo", "dynamo-aiohttp")
+VARIANT_NAMES = (
+    "bare app",
+    "Starlette `SessionMiddleware`",
+    "starsessions",
+    "`DynamoSessionMiddleware`, botocore transport",
+    "`DynamoSessionMiddleware`, aiohttp transport",
+    "raw `GetItem`",
+)
+TARGETS = ("aiohttp <= 0.45x botocore", "4x the bare app", "0.8x min(bare app", "probe p99 <= 5 ms", "0.9x in-flight")
 
 
 @pytest.mark.dynamodb_local
@@ -23,17 +33,26 @@ def test_quick_run(tmp_path: Path) -> None:
     subprocess.run(command, cwd=ROOT, check=True, timeout=240, stdin=subprocess.DEVNULL)
 
     results = json.loads(results_file.read_text())
-    for scenario, expected in EXPECTED_DYNAMO_OPS.items():
-        for concurrency in (1, 64):
-            for sample in results["samples"][f"dynamo/{scenario}/{concurrency}"]:
-                assert math.isclose(sum(sample["ops"].values()), expected), (scenario, concurrency, sample["ops"])
+    for variant in TRANSPORT_VARIANTS:
+        for scenario, expected in EXPECTED_DYNAMO_OPS.items():
+            for concurrency in (1, 64):
+                samples = results["samples"][f"{variant}/{scenario}/{concurrency}"]
+                assert samples
+                for sample in samples:
+                    assert math.isclose(sum(sample["ops"].values()), expected), (variant, scenario, sample["ops"])
+        assert results["event_loop"][f"{variant}/{results['pool']}"]["ops_per_request"] == 1
+    assert results["samples"]["dynamo-aiohttp/read/1"][0]["ops"] == {"GetItem": 1.0}
     assert results["samples"]["starsessions/read/1"][0]["ops"] == {"read": 1.0, "write": 1.0}  # no change detection
-    assert results["event_loop"]["ops_per_request"] == 1
     assert results["idle_refresh"]["gets"] == results["idle_refresh"]["reads"]
     assert results["idle_refresh"]["refresh_writes"] <= results["idle_refresh"]["windows"]
 
     report = (tmp_path / "benchmarks.md").read_text()
     for name in VARIANT_NAMES:
         assert name in report
-    assert "| first write | `DynamoSessionMiddleware` + DynamoDB Local |" in report
+    assert "| first write | `DynamoSessionMiddleware`, aiohttp transport |" in report
+    targets = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    assert "| target | figure | verdict |" in targets
+    for target in TARGETS:
+        assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
+    assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
