@@ -97,6 +97,13 @@ class ItemLayout:
             return None
         return record if record.expiry.timestamp() > time.time() else None
 
+    def expired(self, item: Mapping[str, Any]) -> bool:
+        """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads)."""
+        try:
+            return _moment(item[self.expiry]["N"]).timestamp() <= time.time()
+        except (TypeError, KeyError, ValueError, ArithmeticError):
+            return False
+
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
     """The size DynamoDB counts for an item of string (``S``), binary (``B``), number (``N``) and null (``NULL``)

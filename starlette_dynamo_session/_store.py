@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
     SessionError,
@@ -292,7 +293,11 @@ class DynamoStore:
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         response = await self._send("GetItem", self._get_request(token))
-        return self._layout.record(response.get("Item"), token)
+        item = response.get("Item")
+        record = self._layout.record(item, token)
+        if record is None and item is not None and self._layout.expired(item):
+            notify(SessionEvent("expired", digest(token)))
+        return record
 
     async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
         """Store ``record`` under ``token`` if the item is still at ``record.version - 1`` (absent, for version 1).
@@ -381,11 +386,14 @@ class DynamoStore:
         """Turn botocore's exceptions into this package's by ``ERROR_CODES``, keeping the AWS code in the message.
 
         ``tokens`` are the tokens of the request's items, in order: a conflict's returned item is read (and
-        unsealed) under the token of the item whose condition failed.
+        unsealed) under the token of the item whose condition failed. Every call is timed in the store latency
+        histogram (``_events``).
         """
+        began = time.perf_counter()
         try:
             yield
         except ClientError as exc:
+            store_call_finished(operation, time.perf_counter() - began, exc)
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             failure: Mapping[str, Any] = exc.response
             index = 0
@@ -406,7 +414,10 @@ class DynamoStore:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
             raise error(f"DynamoDB {operation} failed ({code})") from exc
         except BotoCoreError as exc:
+            store_call_finished(operation, time.perf_counter() - began, exc)
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
+        else:
+            store_call_finished(operation, time.perf_counter() - began, None)
 
 
 def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:
