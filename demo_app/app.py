@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -177,7 +179,9 @@ class _Demo:
         if item is None:
             missing = "There is no item for your session any more: it was destroyed a moment ago."
             return _page(pages.session_item(user=user, table=table, item=None, missing=missing))
-        return _page(pages.session_item(user=user, table=table, item=self._describe(item), missing=""))
+        opened = json.dumps(dict(request.session), separators=(",", ":"), ensure_ascii=False)
+        view = self._describe(item, opened)
+        return _page(pages.session_item(user=user, table=table, item=view, missing=""))
 
     async def healthz(self, request: Request) -> Response:
         try:
@@ -198,8 +202,9 @@ class _Demo:
         item = response.get("Item")
         return None if item is None else dict(item)
 
-    def _describe(self, item: dict[str, AttributeValueTypeDef]) -> pages.ItemView:
-        """The page's view of a raw item: one row per attribute, known ones first, with what each means."""
+    def _describe(self, item: dict[str, AttributeValueTypeDef], opened: str) -> pages.ItemView:
+        """The page's view of a raw item: one row per attribute, known ones first, with what each means; ``opened``
+        is the session it holds, as the application reads it."""
         store = self.store
         hints = {
             store.token_name: "partition key: SHA-256 digest of the token in your cookie, base64url",
@@ -207,7 +212,11 @@ class _Demo:
             store.expiry_name: "exact expiry, epoch seconds",
             store.ttl_name: "DynamoDB's TTL attribute: the table deletes the item some time after this",
             store.version_name: "1 on the first write, one more on every write; conditional writes compare it",
-            store.data_name: "the session itself as UTF-8 JSON, shown below",
+            store.data_name: (
+                "the session, sealed under the token in your cookie: nonce, ciphertext and tag, shown below"
+                if store.seal_data
+                else "the session itself as UTF-8 JSON, shown below"
+            ),
         }
         order = [
             store.token_name,
@@ -241,8 +250,10 @@ class _Demo:
             rows=rows,
             size=item_size(item),
             max_size=MAX_ITEM_BYTES,
-            data=bytes(data).decode("utf-8", "replace"),
+            data=base64.b64encode(data).decode("ascii") if store.seal_data else bytes(data).decode("utf-8", "replace"),
             status=status,
+            sealed=store.seal_data,
+            opened=opened,
         )
 
 

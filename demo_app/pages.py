@@ -101,13 +101,16 @@ class ItemRow:
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
-    """The stored item as the session page shows it: its attributes, size in bytes and data as text."""
+    """The stored item as the session page shows it: its attributes, size in bytes, and its data as text (base64
+    when ``sealed``, with ``opened``: the session it holds, as the application reads it with the cookie's token)."""
 
     rows: Sequence[ItemRow]
     size: int
     max_size: int
     data: str
     status: str
+    sealed: bool = False
+    opened: str = ""
 
 
 def _layout(title: str, body: str, *, path: str, user: str | None) -> str:
@@ -265,9 +268,19 @@ It is keyed by a SHA-256 digest of your token: the token itself is stored nowher
 <tbody>{"".join(rows)}</tbody>
 </table>
 </div>
-<div class="card">
-<h2>Stored data: the session as JSON</h2>
-<pre id="data">{escape(item.data)}</pre>
-</div>
+<div class="card">{_stored_data(item)}</div>
 <form method="post" action="/sign-out"><button class="danger" type="submit">Destroy this session</button></form>"""
     return _layout("Session item", body, path="/session", user=user)
+
+
+def _stored_data(item: ItemView) -> str:
+    if not item.sealed:
+        return f"""<h2>Stored data: the session as JSON</h2>
+<pre id="data">{escape(item.data)}</pre>"""
+    return f"""<h2>Stored data: sealed</h2>
+<p id="sealed">The data attribute is encrypted and authenticated (AES-256-GCM, a fresh nonce on every write) under a
+key derived from the token in your cookie, which the table never holds. A copy of the table, a backup or an export
+shows only these bytes (base64), and they open under no other item's key.</p>
+<pre id="data">{escape(item.data)}</pre>
+<h2>Opened with your cookie's token: the session as JSON</h2>
+<pre id="opened">{escape(item.opened)}</pre>"""

@@ -1,6 +1,7 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
 from starlette_dynamo_session._base import SessionStore, StoredSession
+from starlette_dynamo_session._events import SessionEvent
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
     SessionError,
@@ -28,6 +29,7 @@ __all__ = [
     "session_key",
     "SessionConflict",
     "SessionError",
+    "SessionEvent",
     "SessionStore",
     "SessionTooLarge",
     "set_session_max_age",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
 from starlette_dynamo_session._exceptions import SessionTooLarge
+from starlette_dynamo_session._sealing import open_sealed, seal
 from starlette_dynamo_session._signing import digest
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ _MICROSECOND = timedelta(microseconds=1)
 class ItemLayout:
     """The attribute names of a session item, and the conversions between items and ``StoredSession`` records.
 
-    The key is the token's digest (S); the data is stored as it is (B); ``created`` and ``expiry`` are epoch
+    The key is the token's digest (S); the data is sealed under the token (B), or stored as it is when ``sealed`` is
+    false; ``created`` and ``expiry`` are epoch
     seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N);
     a session's own lifetime is seconds (N), or NULL for a browser session, and absent for the middleware's.
     """
@@ -41,6 +43,7 @@ class ItemLayout:
     created: str
     version: str
     max_age: str
+    sealed: bool = True
 
     def key(self, token: str) -> dict[str, AttributeValueTypeDef]:
         """The key of the item stored for ``token``."""
@@ -50,9 +53,10 @@ class ItemLayout:
         """The whole item that stores ``record`` under ``token``. Raises ``SessionTooLarge`` when DynamoDB would
         refuse it for its size."""
         expiry = _micros(record.expiry)
+        key = digest(token)
         item: dict[str, AttributeValueTypeDef] = {
-            **self.key(token),
-            self.data: {"B": record.data},
+            self.token: {"S": key},
+            self.data: {"B": seal(token, key, record.data) if self.sealed else record.data},
             self.expiry: {"N": _number(expiry)},
             self.ttl: {"N": str(-(-expiry // 1_000_000))},
             self.created: {"N": _number(_micros(record.created))},
@@ -67,16 +71,23 @@ class ItemLayout:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
         return item
 
-    def record(self, item: Mapping[str, Any] | None) -> StoredSession | None:
-        """The live session an item holds, or ``None`` for no item, an expired one, or one of another shape.
+    def record(self, item: Mapping[str, Any] | None, token: str) -> StoredSession | None:
+        """The live session an item stored under ``token`` holds, or ``None`` for no item, an expired one, one of
+        another shape, or (sealed) data that does not open under ``token``.
 
         Expiry is checked here, on every read: DynamoDB's TTL deletes expired items up to days late.
         """
         if item is None:
             return None
         try:
+            data = bytes(item[self.data]["B"])
+            if self.sealed:
+                opened = open_sealed(token, digest(token), data)
+                if opened is None:
+                    return None
+                data = opened
             record = StoredSession(
-                data=bytes(item[self.data]["B"]),
+                data=data,
                 created=_moment(item[self.created]["N"]),
                 expiry=_moment(item[self.expiry]["N"]),
                 version=int(item[self.version]["N"]),
@@ -85,6 +96,13 @@ class ItemLayout:
         except (TypeError, KeyError, ValueError, ArithmeticError):
             return None
         return record if record.expiry.timestamp() > time.time() else None
+
+    def expired(self, item: Mapping[str, Any]) -> bool:
+        """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads)."""
+        try:
+            return _moment(item[self.expiry]["N"]).timestamp() <= time.time()
+        except (TypeError, KeyError, ValueError, ArithmeticError):
+            return False
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:

@@ -23,9 +23,10 @@ import anyio
 
 from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionStore, StoredSession
 from starlette_dynamo_session._codec import Changes, dumps, loads
+from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._session import Loaded, Session, SessionState
-from starlette_dynamo_session._signing import new_token
+from starlette_dynamo_session._signing import digest, new_token
 
 __all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
 
@@ -138,6 +139,7 @@ class SessionLifecycle:
             return await self._write(state, new_token(), now) if state.session else Unchanged()
         if not state.session:
             await self.store.remove(loaded.token)
+            notify(SessionEvent("destroyed", digest(loaded.token)))
             return Destroyed()
         if state.regenerate:
             return await self._write(state, new_token(), now)
@@ -162,9 +164,11 @@ class SessionLifecycle:
             if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
                 if loaded is not None:
                     await self.store.remove(loaded.token)
+                    notify(SessionEvent("destroyed", digest(loaded.token)))
                 return Destroyed()
             try:
                 await self.store.write(token, record, replacing=replacing)
+                _written(token, loaded, replacing, attempts=attempt + 1)
                 return Written(token, lifetime.cookie_max_age(record.created, now))
             except SessionConflict as conflict:
                 if loaded is None:
@@ -192,6 +196,18 @@ class SessionLifecycle:
         expiry = self.lifetime.of(record.max_age).expiry(record.created, now)
         with contextlib.suppress(SessionConflict):
             await self.store.write(loaded.token, dataclasses.replace(record, expiry=expiry, version=record.version + 1))
+
+
+def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attempts: int) -> None:
+    """The events of a stored write: a new session, a regenerated one, and a merged conflict when it took more than
+    one attempt."""
+    key = digest(token)
+    if loaded is None:
+        notify(SessionEvent("created", key))
+    elif replacing is not None:
+        notify(SessionEvent("regenerated", key, previous_key=digest(replacing)))
+    if attempts > 1:
+        notify(SessionEvent("conflict_merged", key, attempts=attempts))
 
 
 def _now() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from starlette.datastructures import MutableHeaders
@@ -13,10 +13,11 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from starlette_dynamo_session._base import SessionStore
+from starlette_dynamo_session._events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
 from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
 from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
-from starlette_dynamo_session._signing import SecretKey, TokenSigner
+from starlette_dynamo_session._signing import SecretKey, TokenSigner, digest
 
 __all__ = ["DynamoSessionMiddleware"]
 
@@ -48,6 +49,9 @@ class DynamoSessionMiddleware:
       header (empty when the session ended) instead of a ``Set-Cookie``.
     * **skip_paths** - *(optional)* path prefixes (``"/static"``) whose requests neither read nor write the store;
       ``request.session`` raises ``RuntimeError`` there.
+    * **on_event** - *(optional)* a callable given a ``SessionEvent`` for each session created, regenerated,
+      destroyed or found expired, each conflict merged, each store failure answered with 503 and each session too
+      large to store; with the session's key, never its token or data. It runs in the event loop: keep it quick.
 
     Raises ``ValueError`` for an invalid cookie or header name, no secret key, an ``idle_timeout`` that is not
     positive, or a ``skip_paths`` entry that does not start with ``/``.
@@ -68,6 +72,7 @@ class DynamoSessionMiddleware:
         partitioned: bool = False,
         session_header: str | None = None,
         skip_paths: Sequence[str] = (),
+        on_event: Callable[[SessionEvent], None] | None = None,
     ) -> None:
         if not _COOKIE_NAME.fullmatch(session_cookie):
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
@@ -84,6 +89,7 @@ class DynamoSessionMiddleware:
         self.session_header = session_header
         self.skip_paths = tuple(prefix.rstrip("/") for prefix in skip_paths)
         self.path = path
+        self.on_event = on_event
         flags = ["httponly", f"samesite={same_site}"]
         if https_only:  # the Secure flag only works over HTTPS
             flags.append("secure")
@@ -94,6 +100,10 @@ class DynamoSessionMiddleware:
         self.security_flags = "; ".join(flags)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with listening(self.on_event):  # the events of this request go to on_event
+            await self._call(scope, receive, send)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -107,9 +117,11 @@ class DynamoSessionMiddleware:
         sent = self.session_header is not None and self.session_header in connection.headers
         header = self.session_header if sent else None
         signed = connection.headers[header] if header is not None else connection.cookies.get(self.session_cookie)
+        token = self.signer.unsign(signed) if signed else None
         try:
-            state = await self.lifecycle.load(self.signer.unsign(signed) if signed else None)
+            state = await self.lifecycle.load(token)
         except SessionError as exc:
+            notify(refusal(exc, None if token is None else digest(token)))
             await _refuse(scope, receive, send, exc)
             return
         scope["session"] = state.session
@@ -125,6 +137,7 @@ class DynamoSessionMiddleware:
                     outcome = await self.lifecycle.finish(state)  # stored before the response starts
                 except SessionError as exc:
                     refused = True
+                    notify(refusal(exc, None if state.loaded is None else digest(state.loaded.token)))
                     await _refuse(scope, receive, send, exc)
                     return
                 headers = MutableHeaders(scope=message)

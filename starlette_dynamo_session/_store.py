@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
     SessionError,
@@ -89,6 +90,11 @@ class DynamoStore:
       **version_name**, **max_age_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
       (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections).
+    * **seal_data** - *(optional)* ``True`` (the default) stores the data attribute sealed: encrypted and
+      authenticated (AES-256-GCM, a fresh nonce per write) under a key derived from the session token, which is
+      never stored, and bound to the item, so a copy of the table reveals no session content. ``False`` stores the
+      data as it is. Data that does not open (another setting, tampered with, copied from another item) reads as an
+      unknown session.
     * **transport** - *(optional)* how the coroutines (``read``, ``write``, ``remove``: the middleware's requests)
       reach DynamoDB. ``"botocore"`` (the default) calls the client in worker threads, so its event handlers,
       moto's ``mock_aws`` and botocore instrumentation see every request. ``"aiohttp"`` sends them over aiohttp on
@@ -120,6 +126,7 @@ class DynamoStore:
         max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
         transport: Literal["botocore", "aiohttp"] = "botocore",
+        seal_data: bool = True,
     ) -> None:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
         if len(set(names)) != len(names):
@@ -139,7 +146,7 @@ class DynamoStore:
             self._client = session.client("dynamodb", config=DEFAULT_CONFIG.merge(config or Config()))
         self._table_name = table_name
         self._layout = ItemLayout(
-            token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name
+            token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name, seal_data
         )
         self._names = {
             "#data": data_name,
@@ -195,6 +202,11 @@ class DynamoStore:
         return self._layout.max_age
 
     @property
+    def seal_data(self) -> bool:
+        """Whether the data attribute is sealed under the session token (``True``) or stored as it is."""
+        return self._layout.sealed
+
+    @property
     def client(self) -> DynamoDBClient:
         """The botocore DynamoDB client every request goes through."""
         return self._client
@@ -206,13 +218,14 @@ class DynamoStore:
     def find(self, token: str) -> bytes | None:
         """Return the data saved under ``token``.
 
-        Returns ``None`` when the token is unknown or its session has expired: DynamoDB's TTL deletes expired
-        items up to days late, so the expiry is checked on every read. The read is strongly consistent.
+        Returns ``None`` when the token is unknown, its session has expired (DynamoDB's TTL deletes expired items
+        up to days late, so the expiry is checked on every read), or its sealed data does not open under it
+        (tampered with, or copied from another item). The read is strongly consistent.
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         with self._translate_errors("GetItem"):
             response = self._client.get_item(**self._get_request(token))
-        record = self._layout.record(response.get("Item"))
+        record = self._layout.record(response.get("Item"), token)
         return None if record is None else record.data
 
     def save(self, token: str, data: bytes, expiry: datetime) -> None:
@@ -274,13 +287,17 @@ class DynamoStore:
             )
 
     async def read(self, token: str) -> StoredSession | None:
-        """The session stored under ``token`` with its creation time, expiry and version, or ``None`` when it is
-        unknown or has expired (a strongly consistent read).
+        """The session stored under ``token`` with its creation time, expiry and version (its data unsealed), or
+        ``None`` when it is unknown, has expired, or does not open under ``token`` (a strongly consistent read).
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         response = await self._send("GetItem", self._get_request(token))
-        return self._layout.record(response.get("Item"))
+        item = response.get("Item")
+        record = self._layout.record(item, token)
+        if record is None and item is not None and self._layout.expired(item):
+            notify(SessionEvent("expired", digest(token)))
+        return record
 
     async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
         """Store ``record`` under ``token`` if the item is still at ``record.version - 1`` (absent, for version 1).
@@ -292,7 +309,7 @@ class DynamoStore:
         ``StoreUnavailable``.
         """
         if replacing is None or record.version == 1:
-            await self._send("PutItem", self._put_request(token, record, previous=record.version - 1))
+            await self._send("PutItem", self._put_request(token, record, previous=record.version - 1), (token,))
             return
         delete_old = {
             "TableName": self._table_name,
@@ -303,7 +320,9 @@ class DynamoStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         put_new = self._put_request(token, record, previous=0)
-        await self._send("TransactWriteItems", {"TransactItems": [{"Put": put_new}, {"Delete": delete_old}]})
+        transaction = {"TransactItems": [{"Put": put_new}, {"Delete": delete_old}]}
+        # A failure returns the item that failed its condition: the one under the token its reason's index names.
+        await self._send("TransactWriteItems", transaction, (token, replacing))
 
     async def remove(self, token: str) -> None:
         """Delete the session stored under ``token``; an unknown token is not an error.
@@ -317,8 +336,8 @@ class DynamoStore:
         the store stays usable and opens new ones when it is next used. Nothing to do for the botocore transport."""
         await self._transport.aclose()
 
-    async def _send(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
-        with self._translate_errors(operation):
+    async def _send(self, operation: str, request: Mapping[str, Any], tokens: Sequence[str] = ()) -> Mapping[str, Any]:
+        with self._translate_errors(operation, tokens):
             return await self._transport.call(operation, request)
 
     def _get_request(self, token: str) -> GetItemInputTypeDef:
@@ -363,28 +382,42 @@ class DynamoStore:
         }
 
     @contextmanager
-    def _translate_errors(self, operation: str) -> Iterator[None]:
-        """Turn botocore's exceptions into this package's by ``ERROR_CODES``, keeping the AWS code in the message."""
+    def _translate_errors(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:
+        """Turn botocore's exceptions into this package's by ``ERROR_CODES``, keeping the AWS code in the message.
+
+        ``tokens`` are the tokens of the request's items, in order: a conflict's returned item is read (and
+        unsealed) under the token of the item whose condition failed. Every call is timed in the store latency
+        histogram (``_events``).
+        """
+        began = time.perf_counter()
         try:
             yield
         except ClientError as exc:
+            store_call_finished(operation, time.perf_counter() - began, exc)
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             failure: Mapping[str, Any] = exc.response
+            index = 0
             if code == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", [])
-                failure = next((reason for reason in reasons if reason.get("Code") in ERROR_CODES), {"Code": code})
+                index, failure = next(
+                    ((at, reason) for at, reason in enumerate(reasons) if reason.get("Code") in ERROR_CODES),
+                    (0, {"Code": code}),
+                )
                 code = str(failure["Code"])
             error = ERROR_CODES.get(code, StoreUnavailable)
             if error is SessionConflict:
-                returned = code in ITEM_RETURNED_CODES
-                current = self._layout.record(failure.get("Item")) if returned else None
+                returned = code in ITEM_RETURNED_CODES and index < len(tokens)
+                current = self._layout.record(failure.get("Item"), tokens[index]) if returned else None
                 message = f"{operation} lost to a concurrent write ({code})"
                 raise SessionConflict(message, current=current, item_returned=returned) from exc
             if error is TableNotFound:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
             raise error(f"DynamoDB {operation} failed ({code})") from exc
         except BotoCoreError as exc:
+            store_call_finished(operation, time.perf_counter() - began, exc)
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
+        else:
+            store_call_finished(operation, time.perf_counter() - began, None)
 
 
 def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:

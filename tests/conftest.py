@@ -107,9 +107,17 @@ def recorder(boto_session: boto3.Session) -> OperationRecorder:
 
 
 @pytest.fixture
-def store(boto_session: boto3.Session, recorder: OperationRecorder) -> DynamoStore:
-    """A store on an existing, empty table of its own; the recorder starts empty."""
-    store = DynamoStore(boto_session, table_name=f"test-sessions-{uuid.uuid4().hex}")
+def seal_data() -> bool:
+    """Whether ``store`` seals its data: yes, the default. A module whose tests must hold both ways overrides this
+    fixture with a parametrized one; a test that reads sessions past their tokens parametrizes it to ``False``."""
+    return True
+
+
+@pytest.fixture
+def store(boto_session: boto3.Session, recorder: OperationRecorder, seal_data: bool) -> DynamoStore:
+    """A store on an existing, empty table of its own, sealing its data unless ``seal_data`` says not; the
+    recorder starts empty."""
+    store = DynamoStore(boto_session, table_name=f"test-sessions-{uuid.uuid4().hex}", seal_data=seal_data)
     store.create_table()
     recorder.take()
     return store

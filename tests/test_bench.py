@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import bench.sealing
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2, "raw": 1}
@@ -56,3 +59,16 @@ def test_quick_run(tmp_path: Path) -> None:
         assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
     assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_sealing_benchmark_prints_its_figures(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bench.sealing, "ROUNDS", 10)
+    monkeypatch.setattr(bench.sealing, "REPEATS", 1)
+    bench.sealing.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"seal \+ open of a 1024 B session: [\d.]+ us \(mean of 10, best of 1\)", lines[0])
+    assert re.fullmatch(
+        r"item \+ record, sealed: [\d.]+ us; plain: [\d.]+ us; sealing adds -?[\d.]+ us per request", lines[1]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -51,9 +52,13 @@ def only_item(store: DynamoStore) -> dict[str, Any]:
     return item
 
 
-def stored(store: DynamoStore) -> Any:
-    """The session in the one item of the test's table: its data attribute is the session's JSON."""
-    return json.loads(bytes(only_item(store)[store.data_name]["B"]))
+def stored(store: DynamoStore, client: TestClient) -> Any:
+    """The session in the one item of the test's table, opened with the token in the client's cookie (the data
+    attribute is sealed under it)."""
+    (item,) = items(store)
+    token = client.cookies["session"].partition(".")[0]
+    assert item[store.token_name]["S"] == store.key(token)
+    return json.loads(store.find(token) or b"")
 
 
 def test_home_without_a_session_offers_sign_in_and_asks_nothing_of_dynamodb(
@@ -109,7 +114,7 @@ def test_sign_in_regenerates_the_token_and_keeps_the_session(client: TestClient,
     assert client.cookies["session"] != old_cookie
     # One item still: the anonymous one is gone, and the session lives on under another key.
     assert only_item(store)[store.token_name]["S"] != anonymous
-    assert stored(store) == {"visits": 1, "user": "Ada Lovelace"}
+    assert stored(store, client) == {"visits": 1, "user": "Ada Lovelace"}
     assert "<h1>Hello, Ada Lovelace</h1>" in client.get("/").text
     # The cookie from before sign-in is worth nothing now.
     use_cookie(client, old_cookie)
@@ -147,7 +152,7 @@ def test_counter_counts_each_visit_in_the_session(client: TestClient, store: Dyn
         assert client.cookies["session"] == cookie  # the same session, under the same token
     assert 'id="visits">3<' in response.text
     assert only_item(store)[store.token_name]["S"] == key
-    assert stored(store) == {"visits": 3}
+    assert stored(store, client) == {"visits": 3}
     assert '<span class="number">3</span><span class="label">visits counted' in client.get("/").text
 
 
@@ -156,15 +161,15 @@ def test_cart_is_a_list_changed_in_place(client: TestClient, store: DynamoStore)
         response = client.post("/cart/add", data={"item": item})
         assert response.status_code == 303
         assert response.headers["location"] == "/cart"
-    assert stored(store) == {"cart": [{"item": "coffee", "qty": 2}, {"item": "tea", "qty": 1}]}
+    assert stored(store, client) == {"cart": [{"item": "coffee", "qty": 2}, {"item": "tea", "qty": 1}]}
     page = client.get("/cart").text
     assert '<span class="name">coffee</span><span class="qty">× 2</span>' in page
     assert '<span class="name">tea</span><span class="qty">× 1</span>' in page
 
     client.post("/cart/remove", data={"index": "0"})
-    assert stored(store) == {"cart": [{"item": "tea", "qty": 1}]}
+    assert stored(store, client) == {"cart": [{"item": "tea", "qty": 1}]}
     client.post("/cart/remove", data={"index": "7"})  # no such line: nothing changes
-    assert stored(store) == {"cart": [{"item": "tea", "qty": 1}]}
+    assert stored(store, client) == {"cart": [{"item": "tea", "qty": 1}]}
     # Removing the last line empties the session, which destroys it.
     response = client.post("/cart/remove", data={"index": "0"})
     assert "Max-Age=0" in response.headers["set-cookie"]
@@ -195,11 +200,25 @@ def test_session_page_shows_the_item_by_its_digest_never_the_token(client: TestC
         assert f'<td><code>{name}</code></td><td class="type">N</td><td><code>{item[name]["N"]}</code>' in page
     assert f'<td><code>version</code></td><td class="type">N</td><td><code>{item["version"]["N"]}</code>' in page
     assert f'<strong id="size">{item_size(item):,}</strong>' in page
-    # The data attribute is the session's JSON itself, and the page shows it as it is.
-    data = bytes(item[store.data_name]["B"]).decode()
-    assert json.loads(data) == {"user": "Ada", "cart": [{"item": "coffee", "qty": 1}]}
+    # The data attribute is sealed: the page shows its bytes, says why, and shows the session they open to.
+    sealed = bytes(item[store.data_name]["B"])
+    assert b"Ada" not in sealed
+    assert f'<pre id="data">{base64.b64encode(sealed).decode()}</pre>' in page
+    assert "under a\nkey derived from the token in your cookie, which the table never holds" in page
+    opened = '{"user":"Ada","cart":[{"item":"coffee","qty":1}]}'
+    assert f'<pre id="opened">{escape(opened)}</pre>' in page
+
+
+def test_session_page_of_a_plain_store_shows_the_data_as_json(boto_session: boto3.Session) -> None:
+    store = DynamoStore(boto_session, table_name="demo-plain", seal_data=False)
+    store.create_table()
+    client = TestClient(create_app(store, secret_key=SECRET_KEY), follow_redirects=False)
+    client.post("/sign-in", data={"name": "Ada"})
+    data = bytes(only_item(store)[store.data_name]["B"]).decode()
+    assert json.loads(data) == {"user": "Ada"}
+    page = client.get("/session").text
     assert f'<pre id="data">{escape(data)}</pre>' in page
-    assert "&quot;user&quot;:&quot;Ada&quot;" in page
+    assert 'id="sealed"' not in page
 
 
 def test_session_page_without_a_usable_cookie_says_why(client: TestClient, store: DynamoStore) -> None:

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge
+from starlette_dynamo_session._sealing import SEALING_OVERHEAD
 from tests.endpoints import raw_item
 from tests.support.processes import wait_until
 from tests.support.recorder import OperationRecorder
@@ -63,10 +64,12 @@ def largest_data_dynamodb_accepts(store: DynamoStore, token: str, expiry: dateti
         datetime(2030, 1, 2, 3, 4, 5, 123_457, tzinfo=UTC),  # every digit significant
     ],
 )
+@pytest.mark.parametrize("seal_data", [True, False], ids=["sealed", "plain"])
 def test_the_size_guard_accepts_exactly_what_dynamodb_accepts(
     store: DynamoStore, recorder: OperationRecorder, expiry: datetime
 ) -> None:
-    largest = largest_data_dynamodb_accepts(store, "probe", expiry)
+    # The longest data attribute DynamoDB takes; sealed, the session in it is shorter by the nonce and tag.
+    largest = largest_data_dynamodb_accepts(store, "probe", expiry) - (SEALING_OVERHEAD if store.seal_data else 0)
     recorder.take()
     store.save("largest", b"x" * largest, expiry)
     assert recorder.take() == ["UpdateItem"]

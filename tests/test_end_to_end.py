@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
 import pytest
 from starlette.requests import Request
@@ -15,6 +16,12 @@ from starlette_dynamo_session import DynamoStore, regenerate_session, session_ke
 from tests.conftest import ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.recorder import OperationRecorder
+
+
+@pytest.fixture(params=[True, False], ids=["sealed", "plain"])
+def seal_data(request: pytest.FixtureRequest) -> bool:
+    """Every flow holds whether the store seals its data or not."""
+    return cast(bool, request.param)
 
 
 async def regenerate(request: Request) -> JSONResponse:
@@ -73,7 +80,7 @@ def test_each_kind_of_request_costs_the_documented_dynamodb_calls(
     }
 
 
-def test_the_item_holds_the_session_json_its_creation_and_expiry_and_a_version(
+def test_the_item_holds_the_session_json_sealed_or_plain_its_creation_and_expiry_and_a_version(
     dynamo_client_factory: ClientFactory, store: DynamoStore
 ) -> None:
     client = dynamo_client_factory(ROUTES, max_age=1000)
@@ -81,7 +88,10 @@ def test_the_item_holds_the_session_json_its_creation_and_expiry_and_a_version(
     client.post("/update", json={"n": 1})
     [item] = store.client.scan(TableName=store.table_name)["Items"]
     assert set(item) == {"token", "data", "created", "expiry", "ttl", "version"}
-    assert json.loads(bytes(item["data"]["B"])) == {"user": "ada", "cart": ["pear"], "n": 1}
+    session = {"user": "ada", "cart": ["pear"], "n": 1}
+    token = client.cookies["session"].split(".")[0]
+    assert json.loads(store.find(token) or b"") == session
+    assert (b"ada" in bytes(item["data"]["B"])) is not store.seal_data
     created, expiry = float(item["created"]["N"]), float(item["expiry"]["N"])
     assert created == pytest.approx(time.time(), abs=60)
     assert expiry == pytest.approx(created + 1000, abs=1e-6)

@@ -50,6 +50,7 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "session_key",
         "SessionConflict",
         "SessionError",
+        "SessionEvent",
         "SessionStore",
         "SessionTooLarge",
         "set_session_max_age",

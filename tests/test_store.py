@@ -6,7 +6,7 @@ import hashlib
 from base64 import urlsafe_b64encode
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -23,6 +23,12 @@ from starlette_dynamo_session import (
 )
 from tests.endpoints import later, raw_item
 from tests.support.recorder import OperationRecorder
+
+
+@pytest.fixture(params=[True, False], ids=["sealed", "plain"])
+def seal_data(request: pytest.FixtureRequest) -> bool:
+    """The store's contract holds whether it seals its data or not."""
+    return cast(bool, request.param)
 
 
 def test_default_table_and_attribute_names(boto_session: boto3.Session) -> None:
@@ -216,12 +222,19 @@ async def test_write_stores_a_record_that_read_returns_to_the_microsecond(store:
 
 
 @pytest.mark.anyio
-async def test_the_item_has_the_data_as_it_was_given_and_each_instant_in_its_own_attribute(store: DynamoStore) -> None:
+async def test_the_item_has_the_data_sealed_or_as_it_was_given_and_each_instant_in_its_own_attribute(
+    store: DynamoStore,
+) -> None:
     created = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     await store.write("token-1", StoredSession(b'{"a":1}', created, datetime(2030, 1, 1, 0, 0, 0, 1, tzinfo=UTC), 1))
-    assert raw_item(store, "token-1") == {
+    item = raw_item(store, "token-1") or {}
+    data = bytes(item.pop("data")["B"])
+    if store.seal_data:
+        assert len(data) == len(b'{"a":1}') + 28 and b'"a"' not in data  # nonce, ciphertext, tag
+    else:
+        assert data == b'{"a":1}'
+    assert item == {
         "token": {"S": store.key("token-1")},
-        "data": {"B": b'{"a":1}'},
         "created": {"N": "1714979289.123456"},
         "expiry": {"N": "1893456000.000001"},
         "ttl": {"N": "1893456001"},
