@@ -31,6 +31,7 @@ from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore
 from tests.support.recorder import OperationRecorder
+from tests.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
 
 
 async def sign_in(request: Request) -> JSONResponse:
