@@ -295,9 +295,10 @@ class DynamoStore:
 
         With ``replacing``, ``token`` is a new token for the session stored under ``replacing`` at
         ``record.version - 1``: one transaction writes the new item and deletes the old one. A lost race costs no
-        extra read: DynamoDB returns the item that won with the failure. Raises ``SessionConflict`` (carrying that
-        item), ``SessionTooLarge`` before sending anything when the item is too large, and ``TableNotFound`` or
-        ``StoreUnavailable``.
+        extra read: DynamoDB returns the item that won with the failure. A bound record (``record.user``) under a
+        new token enters its user's item in the same transaction, waiting briefly while a ``revoke_all`` of that
+        user holds it. Raises ``SessionConflict`` (carrying that item), ``SessionTooLarge`` before sending anything
+        when the item is too large, and ``TableNotFound`` or ``StoreUnavailable``.
         """
         replacing = None if record.version == 1 else replacing
         binding = record.user is not None and (replacing is not None or record.version == 1)
