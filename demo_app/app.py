@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from demo_app import pages
+from demo_app.devices import MAX_DEVICES, Devices
 from starlette_dynamo_session import (
     MAX_ITEM_BYTES,
     DynamoSessionMiddleware,
@@ -72,6 +73,7 @@ def create_app(
     ``secret_key``, ``session_cookie``, ``max_age`` and ``https_only`` go to the middleware unchanged.
     """
     demo = _Demo(store, session_cookie)
+    devices = Devices(store, page=_page, form=_form)
     routes = [
         Route("/", demo.home),
         Route("/sign-in", demo.sign_in, methods=["POST"]),
@@ -81,6 +83,9 @@ def create_app(
         Route("/cart/add", demo.add_to_cart, methods=["POST"]),
         Route("/cart/remove", demo.remove_from_cart, methods=["POST"]),
         Route("/session", demo.session_item),
+        Route("/sessions", devices.sessions),
+        Route("/sessions/sign-out", devices.sign_out_one, methods=["POST"]),
+        Route("/sessions/sign-out-others", devices.sign_out_others, methods=["POST"]),
         Route("/healthz", demo.healthz),
         Route("/style.css", demo.stylesheet),
     ]
@@ -93,6 +98,7 @@ def create_app(
             max_age=max_age,
             https_only=https_only,
             skip_paths=SKIP_PATHS,
+            max_sessions_per_user=MAX_DEVICES,
         )
     ]
     return Starlette(routes=routes, middleware=middleware)
@@ -116,7 +122,9 @@ class _Demo:
         if not name or len(name) > MAX_NAME_LENGTH:
             error = f"Please enter a name of 1 to {MAX_NAME_LENGTH} characters."
             return _page(_home(request, error=error), status_code=400)
-        regenerate_session(request)  # a new token on sign-in: a token planted before is worth nothing after
+        # A new token on sign-in (a token planted before is worth nothing after), bound to the user: the demo has no
+        # passwords, so a name is the user id, and everyone who signs in with the same name shares the sessions page.
+        regenerate_session(request, user_id=name)
         # "Remember me": a cookie that lasts 30 days; otherwise one the browser forgets when it closes.
         set_session_max_age(request, REMEMBER_ME if form.get("remember") == "on" else None)
         request.session["user"] = name

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["STYLESHEET", "CartLine", "ItemRow", "ItemView", "cart", "counter", "home", "session_item"]
+__all__ = ["STYLESHEET", "CartLine", "ItemRow", "ItemView", "cart", "counter", "home", "layout", "session_item"]
 
 STYLESHEET = """\
 :root {
@@ -61,6 +61,7 @@ ul.lines li:first-child { border-top: 1px solid var(--line); }
 ul.lines .name { flex: 1; }
 .qty { color: var(--muted); font-variant-numeric: tabular-nums; }
 .muted { color: var(--muted); }
+.badge { background: var(--good); color: #fff; border-radius: 6px; padding: 0 .4rem; font-size: .8rem; }
 .notice { background: #ecfdf5; border: 1px solid #a7f3d0; color: var(--good); border-radius: 10px;
   padding: .75rem 1rem; margin-bottom: 1.25rem; }
 .error { background: #fef2f2; border: 1px solid #fecaca; color: var(--bad); border-radius: 10px;
@@ -78,7 +79,13 @@ pre { background: #0f172a; color: #e2e8f0; border-radius: 10px; padding: 1rem 1.
 footer { max-width: 60rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--muted); font-size: .85rem; }
 """
 
-_NAV = (("/", "Home"), ("/counter", "Counter"), ("/cart", "Cart"), ("/session", "Session item"))
+_NAV = (
+    ("/", "Home"),
+    ("/counter", "Counter"),
+    ("/cart", "Cart"),
+    ("/session", "Session item"),
+    ("/sessions", "Your sessions"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,11 @@ class ItemView:
     status: str
     sealed: bool = False
     opened: str = ""
+
+
+def layout(title: str, body: str, *, path: str, user: str | None) -> str:
+    """A page of the demo: its header (navigation, who is signed in), ``body``, and its footer."""
+    return _layout(title, body, path=path, user=user)
 
 
 def _layout(title: str, body: str, *, path: str, user: str | None) -> str:

@@ -14,6 +14,7 @@ from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
 from starlette_dynamo_session._session import Session, regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._store import DynamoStore
+from starlette_dynamo_session._users import SessionInfo
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "SessionConflict",
     "SessionError",
     "SessionEvent",
+    "SessionInfo",
     "SessionStore",
     "SessionTooLarge",
     "set_session_max_age",

@@ -1,4 +1,5 @@
-"""The command line: ``python -m starlette_dynamo_session create-table|ping|doctor --table NAME``."""
+"""The command line: ``python -m starlette_dynamo_session create-table|ping|doctor --table NAME``, and
+``revoke-user|list-sessions --table NAME USER_ID``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import anyio
 from botocore.exceptions import BotoCoreError
 
 from starlette_dynamo_session._doctor import diagnose
 from starlette_dynamo_session._exceptions import SessionError
 from starlette_dynamo_session._store import DEFAULT_TABLE_NAME, DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME, DynamoStore
+from starlette_dynamo_session._users_cli import add_user_commands, run_user_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,10 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
     doctor.add_argument("--token-attribute", default=DEFAULT_TOKEN_NAME, help="partition key (default: %(default)s)")
     doctor.add_argument("--ttl-attribute", default=DEFAULT_TTL_NAME, help="TTL attribute (default: %(default)s)")
+    add_user_commands(commands)
     args = parser.parse_args(argv)
 
     try:
-        if args.command == "create-table":
+        if args.command in ("revoke-user", "list-sessions"):
+            print(anyio.run(run_user_command, args))
+        elif args.command == "create-table":
             DynamoStore(table_name=args.table, ttl_name=args.ttl_attribute).create_table()
             print(f"table {args.table!r} is ready")
         elif args.command == "doctor":
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             DynamoStore(table_name=args.table).ping()
             print(f"table {args.table!r} is reachable")
-    except (SessionError, BotoCoreError) as exc:
+    except (SessionError, BotoCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ["DEFAULT", "MaxAge", "SessionStore", "StoredSession"]
+__all__ = ["DEFAULT", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
 
 DEFAULT: Literal["default"] = "default"
 # A session's own absolute lifetime in seconds, ``None`` for a browser session, or ``"default"``: the middleware's.
 MaxAge = int | None | Literal["default"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    """Whom a bound session belongs to (``regenerate_session(conn, user_id=...)``), when it was last seen (an aware
+    datetime in UTC), and the client it was bound from (``None`` when not recorded)."""
+
+    user_id: str
+    last_seen: datetime
+    user_agent: str | None = None
+    ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +31,7 @@ class StoredSession:
     ``data`` is the session as the middleware stores it (JSON text, UTF-8); ``created`` and ``expiry`` are aware
     datetimes in UTC; ``version`` is 1 for the first write of a session and one more for every write after it;
     ``max_age`` is the session's own absolute lifetime in seconds (``set_session_max_age``), ``None`` for a browser
-    session, or ``"default"`` for the middleware's ``max_age``.
+    session, or ``"default"`` for the middleware's ``max_age``; ``user`` is the user it is bound to, if any.
     """
 
     data: bytes
@@ -28,6 +39,7 @@ class StoredSession:
     expiry: datetime
     version: int
     max_age: MaxAge = DEFAULT
+    user: SessionUser | None = None
 
 
 class SessionStore(Protocol):

@@ -247,6 +247,7 @@ def _permissions(store: DynamoStore, arn: str) -> list[Finding]:
                 TableName=name, Key=key, ConditionExpression=exists, ExpressionAttributeNames=names
             ),
         ),
+        ("BatchGetItem", lambda: client.batch_get_item(RequestItems={name: {"Keys": [key], "ConsistentRead": True}})),
     ]
     findings = []
     for action, probe in probes:
@@ -269,7 +270,8 @@ def _denied(action: str, arn: str) -> Finding:
     uses = {
         "GetItem": "every request with a session reads it",
         "PutItem": "every new or changed session is written with it (and regeneration's transaction puts)",
-        "UpdateItem": "DynamoStore.save() writes with it",
+        "UpdateItem": "DynamoStore.save() and users' sessions (sign-in, revoke) write with it",
+        "BatchGetItem": "DynamoStore.list_sessions() reads a user's sessions with it",
         "DeleteItem": "sign-out deletes with it (and regeneration's transaction deletes)",
         "DescribeTable": "DynamoStore.ping() (health checks) calls it",
     }

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
+from starlette_dynamo_session._binding import parse_user, user_attributes
 from starlette_dynamo_session._exceptions import SessionTooLarge
 from starlette_dynamo_session._sealing import open_sealed, seal
 from starlette_dynamo_session._signing import digest
@@ -33,7 +34,8 @@ class ItemLayout:
     The key is the token's digest (S); the data is sealed under the token (B), or stored as it is when ``sealed`` is
     false; ``created`` and ``expiry`` are epoch
     seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N);
-    a session's own lifetime is seconds (N), or NULL for a browser session, and absent for the middleware's.
+    a session's own lifetime is seconds (N), or NULL for a browser session, and absent for the middleware's; a
+    bound session also carries its user's attributes (``_binding``).
     """
 
     token: str
@@ -66,6 +68,8 @@ class ItemLayout:
             item[self.max_age] = {"NULL": True}
         elif record.max_age != DEFAULT:
             item[self.max_age] = {"N": str(record.max_age)}
+        if record.user is not None:
+            item.update(user_attributes(record.user))
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
@@ -92,6 +96,7 @@ class ItemLayout:
                 expiry=_moment(item[self.expiry]["N"]),
                 version=int(item[self.version]["N"]),
                 max_age=_max_age(item.get(self.max_age)),
+                user=parse_user(item),
             )
         except (TypeError, KeyError, ValueError, ArithmeticError):
             return None

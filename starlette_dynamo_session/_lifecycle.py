@@ -4,7 +4,8 @@ carry that out against the store, merging and retrying when another request wrot
 The decision has one of four outcomes, which is all the middleware needs to know to write its cookie:
 
 * ``Unchanged`` - nothing to store (the session was not changed, or it is new and empty): no cookie.
-* ``Refreshed`` - only the idle deadline moved, once per tenth of the idle window: no cookie.
+* ``Refreshed`` - only the idle deadline (or a bound session's "last seen") moved, once per tenth of the idle
+  window (or per ``LAST_SEEN_INTERVAL``): no cookie.
 * ``Written(token, max_age)`` - the session is stored under ``token``: a cookie with the signed token.
 * ``Destroyed`` - the session is gone (cleared, expired, or destroyed by another request meanwhile): the cookie
   is expired.
@@ -21,12 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionStore, StoredSession
+from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionStore, SessionUser, StoredSession
+from starlette_dynamo_session._binding import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._codec import Changes, dumps, loads
 from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._session import Loaded, Session, SessionState
 from starlette_dynamo_session._signing import digest, new_token
+from starlette_dynamo_session._users import UserSessions
 
 __all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
 
@@ -106,12 +109,34 @@ class Lifetime:
 class SessionLifecycle:
     """Loads sessions from a ``SessionStore`` and stores what requests did to them.
 
-    It is safe to share between concurrent requests: every request's state lives in its ``SessionState``.
+    It is safe to share between concurrent requests: every request's state lives in its ``SessionState``. With
+    ``max_sessions_per_user``, binding a session revokes the user's least recently used sessions beyond that many
+    (the store must then list and revoke, ``UserSessions``); ``record_client=False`` keeps no user agent or IP
+    address with bound sessions. Raises ``ValueError`` for a ``max_sessions_per_user`` below 1, or with a store
+    that cannot list and revoke.
     """
 
-    def __init__(self, store: SessionStore, lifetime: Lifetime) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        lifetime: Lifetime,
+        *,
+        max_sessions_per_user: int | None = None,
+        record_client: bool = True,
+    ) -> None:
         self.store = store
         self.lifetime = lifetime
+        self.record_client = record_client
+        self.max_sessions_per_user = max_sessions_per_user
+        self.users: UserSessions | None = None
+        if max_sessions_per_user is not None:
+            if isinstance(max_sessions_per_user, bool) or not isinstance(max_sessions_per_user, int):
+                raise ValueError(f"max_sessions_per_user must be a whole number or None, not {max_sessions_per_user!r}")
+            if max_sessions_per_user < 1:
+                raise ValueError("max_sessions_per_user must be at least 1, or None")
+            if not isinstance(store, UserSessions):
+                raise ValueError("max_sessions_per_user needs a store that can list and revoke sessions (DynamoStore)")
+            self.users = store
 
     async def load(self, token: str | None) -> SessionState:
         """The session stored under ``token`` (a verified one, or ``None``); empty when there is none.
@@ -145,7 +170,9 @@ class SessionLifecycle:
             return await self._write(state, new_token(), now)
         if dumps(state.session) != loaded.record.data or state.max_age != loaded.record.max_age:
             return await self._write(state, loaded.token, now)
-        if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now):
+        if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now) or _last_seen_due(
+            loaded.record, now
+        ):
             await self._refresh(loaded, now)
             return Refreshed()
         return Unchanged()
@@ -157,7 +184,10 @@ class SessionLifecycle:
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
         lifetime = self.lifetime.of(state.max_age)
-        record = StoredSession(dumps(state.session), created, lifetime.expiry(created, now), version, state.max_age)
+        user = self._user(state, None if loaded is None else loaded.record.user, now)
+        record = StoredSession(
+            dumps(state.session), created, lifetime.expiry(created, now), version, state.max_age, user
+        )
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -168,12 +198,15 @@ class SessionLifecycle:
                 return Destroyed()
             try:
                 await self.store.write(token, record, replacing=replacing)
-                _written(token, loaded, replacing, attempts=attempt + 1)
-                return Written(token, lifetime.cookie_max_age(record.created, now))
             except SessionConflict as conflict:
                 if loaded is None:
                     raise  # a brand-new random token cannot collide: this is not a race to merge
                 current = conflict.current if conflict.item_returned else await self.store.read(loaded.token)
+            else:
+                _written(token, loaded, replacing, attempts=attempt + 1)
+                if state.bind is not None:
+                    await self._enforce_limit(state.bind.user_id, token)
+                return Written(token, lifetime.cookie_max_age(record.created, now))
             fresh = None if current is None else loads(current.data)
             if current is None or fresh is None:
                 return Destroyed()  # destroyed meanwhile: never resurrected
@@ -183,19 +216,46 @@ class SessionLifecycle:
             # The lifetime this request set wins, as its keys do; otherwise the one the other writer left stands.
             max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
             lifetime = self.lifetime.of(max_age)
+            user = self._user(state, current.user, now)
             record = StoredSession(
-                merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age
+                merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age, user
             )
             if attempt:
                 await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
         raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
 
     async def _refresh(self, loaded: Loaded, now: datetime) -> None:
-        """Push the idle deadline back; a conflict means a concurrent write already did."""
+        """Push the idle deadline (when due) and a bound session's "last seen" back; a conflict means a concurrent
+        write already did, or that the session is gone (which a refresh never brings back)."""
         record = loaded.record
-        expiry = self.lifetime.of(record.max_age).expiry(record.created, now)
+        lifetime = self.lifetime.of(record.max_age)
+        expiry = lifetime.expiry(record.created, now) if lifetime.needs_refresh(record, now) else record.expiry
+        user = None if record.user is None else dataclasses.replace(record.user, last_seen=now)
+        refreshed = dataclasses.replace(record, expiry=expiry, version=record.version + 1, user=user)
         with contextlib.suppress(SessionConflict):
-            await self.store.write(loaded.token, dataclasses.replace(record, expiry=expiry, version=record.version + 1))
+            await self.store.write(loaded.token, refreshed)
+
+    def _user(self, state: SessionState, stored: SessionUser | None, now: datetime) -> SessionUser | None:
+        """The user a written session is bound to: the one this request binds it to, else the one it had."""
+        if state.bind is not None:
+            bind = state.bind
+            agent, ip = (bind.user_agent, bind.ip) if self.record_client else (None, None)
+            return SessionUser(bind.user_id, now, agent, ip)
+        return None if stored is None else dataclasses.replace(stored, last_seen=now)
+
+    async def _enforce_limit(self, user_id: str, token: str) -> None:
+        """Revoke the user's least recently used sessions beyond ``max_sessions_per_user``, never ``token``'s."""
+        if self.users is None or self.max_sessions_per_user is None:
+            return
+        key = digest(token)
+        others = [info for info in await self.users.list_sessions(user_id) if info.key != key]
+        for info in others[self.max_sessions_per_user - 1 :]:  # most recently used first
+            await self.users.revoke(info.key)
+
+
+def _last_seen_due(record: StoredSession, now: datetime) -> bool:
+    """Whether a bound session's "last seen" is older than ``LAST_SEEN_INTERVAL``."""
+    return record.user is not None and now - record.user.last_seen >= timedelta(seconds=LAST_SEEN_INTERVAL)
 
 
 def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attempts: int) -> None:

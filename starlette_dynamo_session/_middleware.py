@@ -52,9 +52,14 @@ class DynamoSessionMiddleware:
     * **on_event** - *(optional)* a callable given a ``SessionEvent`` for each session created, regenerated,
       destroyed or found expired, each conflict merged, each store failure answered with 503 and each session too
       large to store; with the session's key, never its token or data. It runs in the event loop: keep it quick.
+    * **max_sessions_per_user** - *(optional)* when binding a session (``regenerate_session(request,
+      user_id=...)``) would give its user more sessions than this, the least recently used ones are revoked.
+    * **record_client** - *(optional)* whether a bound session records the client's ``User-Agent`` (truncated)
+      and IP address (the ASGI client address) when it is bound; ``True`` by default.
 
     Raises ``ValueError`` for an invalid cookie or header name, no secret key, an ``idle_timeout`` that is not
-    positive, or a ``skip_paths`` entry that does not start with ``/``.
+    positive, a ``skip_paths`` entry that does not start with ``/``, or a ``max_sessions_per_user`` below 1 or
+    with a store that cannot list and revoke sessions.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class DynamoSessionMiddleware:
         session_header: str | None = None,
         skip_paths: Sequence[str] = (),
         on_event: Callable[[SessionEvent], None] | None = None,
+        max_sessions_per_user: int | None = None,
+        record_client: bool = True,
     ) -> None:
         if not _COOKIE_NAME.fullmatch(session_cookie):
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
@@ -83,7 +90,12 @@ class DynamoSessionMiddleware:
         if isinstance(skip_paths, str) or not all(prefix.startswith("/") for prefix in skip_paths):
             raise ValueError(f"skip_paths must be a list of path prefixes starting with '/', got {skip_paths!r}")
         self.app = app
-        self.lifecycle = SessionLifecycle(store, Lifetime(max_age, idle_timeout))
+        self.lifecycle = SessionLifecycle(
+            store,
+            Lifetime(max_age, idle_timeout),
+            max_sessions_per_user=max_sessions_per_user,
+            record_client=record_client,
+        )
         self.signer = TokenSigner(secret_key)
         self.session_cookie = session_cookie
         self.session_header = session_header

@@ -3,12 +3,15 @@ connection that act on it."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
+from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionUser, StoredSession
+from starlette_dynamo_session._binding import check_user_id, client_details
 from starlette_dynamo_session._signing import digest
 
 __all__ = ["Session", "SessionState", "SkippedSession", "regenerate_session", "session_key", "set_session_max_age"]
@@ -62,16 +65,26 @@ class SessionState:
     loaded: Loaded | None = None
     regenerate: bool = False
     max_age: MaxAge = DEFAULT  # the session's own lifetime: as loaded, or as set_session_max_age set it
+    bind: SessionUser | None = None  # the user regenerate_session(conn, user_id=...) binds the session to
 
 
-def regenerate_session(conn: HTTPConnection) -> None:
+def regenerate_session(conn: HTTPConnection, *, user_id: str | None = None) -> None:
     """Give the session a new token at the end of this request, keeping its data.
 
     The item under the old token is deleted and the old cookie stops working. Call it when a user signs in, so a
-    token planted before sign-in (session fixation) is worth nothing afterwards. Raises ``RuntimeError`` when
-    ``DynamoSessionMiddleware`` is not installed.
+    token planted before sign-in (session fixation) is worth nothing afterwards. With ``user_id``, the session is
+    also bound to that user (``DynamoStore.list_sessions``, ``revoke_all``), recording the client's user agent and
+    IP address unless the middleware has ``record_client=False``; a bound session stays bound across later requests
+    and regenerations. Raises ``ValueError`` when ``user_id`` is not a non-empty string of at most 256 characters,
+    and ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
     """
-    _state(conn).regenerate = True
+    if user_id is not None:
+        check_user_id(user_id)
+    state = _state(conn)
+    if user_id is not None:
+        agent, ip = client_details(conn.headers.get("user-agent"), None if conn.client is None else conn.client.host)
+        state.bind = SessionUser(user_id, datetime.fromtimestamp(time.time(), UTC), agent, ip)
+    state.regenerate = True
 
 
 def set_session_max_age(conn: HTTPConnection, max_age: int | None) -> None:

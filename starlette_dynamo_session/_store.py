@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._binding import BINDING_NAMES
 from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
 from starlette_dynamo_session._exceptions import (
     SessionConflict,
@@ -23,6 +26,7 @@ from starlette_dynamo_session._exceptions import (
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
 from starlette_dynamo_session._transport import BotocoreTransport, Transport
+from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
         AttributeValueTypeDef,
         GetItemInputTypeDef,
         PutItemInputTypeDef,
+        TransactWriteItemTypeDef,
         UpdateItemInputTypeDef,
     )
 
@@ -131,6 +136,8 @@ class DynamoStore:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
         if len(set(names)) != len(names):
             raise ValueError(f"attribute names must all differ, got {names!r}")
+        if len(set(names + BINDING_NAMES)) != len(names) + len(BINDING_NAMES):
+            raise ValueError(f"attribute names must differ from the bound sessions' {BINDING_NAMES!r}, got {names!r}")
         if not all(names) or not table_name:
             raise ValueError("the table name and attribute names must not be empty")
         if transport not in ("botocore", "aiohttp"):
@@ -160,6 +167,7 @@ class DynamoStore:
             if session is None or transport == "botocore"
             else _aiohttp_transport(self._client, session)
         )
+        self._users = UserIndex(self._send, table_name, self._layout)
 
     @property
     def table_name(self) -> str:
@@ -304,32 +312,81 @@ class DynamoStore:
 
         With ``replacing``, ``token`` is a new token for the session stored under ``replacing`` at
         ``record.version - 1``: one transaction writes the new item and deletes the old one. A lost race costs no
-        extra read: DynamoDB returns the item that won with the failure. Raises ``SessionConflict`` (carrying that
-        item), ``SessionTooLarge`` before sending anything when the item is too large, and ``TableNotFound`` or
-        ``StoreUnavailable``.
+        extra read: DynamoDB returns the item that won with the failure. A bound record (``record.user``) under a
+        new token enters its user's item in the same transaction, waiting briefly while a ``revoke_all`` of that
+        user holds it. Raises ``SessionConflict`` (carrying that item), ``SessionTooLarge`` before sending anything
+        when the item is too large, and ``TableNotFound`` or ``StoreUnavailable``.
         """
-        if replacing is None or record.version == 1:
+        replacing = None if record.version == 1 else replacing
+        binding = record.user is not None and (replacing is not None or record.version == 1)
+        if replacing is None and not binding:
             await self._send("PutItem", self._put_request(token, record, previous=record.version - 1), (token,))
             return
-        delete_old = {
-            "TableName": self._table_name,
-            "Key": self._layout.key(replacing),
-            "ConditionExpression": "#version = :previous",
-            "ExpressionAttributeNames": {"#version": self._layout.version},
-            "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        put_new = self._put_request(token, record, previous=0)
-        transaction = {"TransactItems": [{"Put": put_new}, {"Delete": delete_old}]}
-        # A failure returns the item that failed its condition: the one under the token its reason's index names.
-        await self._send("TransactWriteItems", transaction, (token, replacing))
+        items: list[TransactWriteItemTypeDef] = [{"Put": self._put_request(token, record, previous=0)}]
+        if replacing is not None:
+            delete_old: Any = {
+                "TableName": self._table_name,
+                "Key": self._layout.key(replacing),
+                "ConditionExpression": "#version = :previous",
+                "ExpressionAttributeNames": {"#version": self._layout.version},
+                "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            items.append({"Delete": delete_old})
+        if record.user is not None and binding:  # the session enters its user's index in the same transaction
+            items.append({"Update": self._users.binding_update(token, record.user, replacing=replacing)})
+        for attempt in range(INDEX_ATTEMPTS):
+            try:
+                # A failure returns the item that failed its condition: the session under the token its reason's
+                # index names (the user item, last, is never a session).
+                tokens = (token,) if replacing is None else (token, replacing)
+                await self._send("TransactWriteItems", {"TransactItems": items}, tokens)
+                return
+            except SessionConflict as conflict:
+                # Only the user item was busy (a revoke_all holds it, or another sign-in was changing it): wait.
+                if not binding or not busy_user_item(conflict) or attempt == INDEX_ATTEMPTS - 1:
+                    raise
+            await anyio.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))  # noqa: S311
 
     async def remove(self, token: str) -> None:
-        """Delete the session stored under ``token``; an unknown token is not an error.
+        """Delete the session stored under ``token``; an unknown token is not an error. A bound session also leaves
+        its user's index.
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        await self._send("DeleteItem", {"TableName": self._table_name, "Key": self._layout.key(token)})
+        request = {"TableName": self._table_name, "Key": self._layout.key(token), "ReturnValues": "ALL_OLD"}
+        response = await self._send("DeleteItem", request)
+        await self._users.removed(response.get("Attributes"))
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """The live sessions bound to ``user_id``, most recently used first; expired ones never appear, even before
+        DynamoDB's TTL deletes them.
+
+        Two consistent reads, no Scan: the user's item, then the sessions it names (in batches of 100). Raises
+        ``ValueError`` for a user id that is not a non-empty string of at most 256 characters, and
+        ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        return await self._users.list_sessions(user_id)
+
+    async def revoke(self, key: str) -> None:
+        """End the session whose key is ``key`` (``SessionInfo.key``, ``session_key(request)``): once this returns,
+        no request can use it again, and one that loaded it before cannot save it back.
+
+        A key that is not a session of this table is not an error: nothing is ended (a string that is not shaped
+        like a key is not even sent). Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        await self._users.revoke(key)
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of ``user_id`` except the one whose key is ``keep``; return how many live sessions it
+        ended.
+
+        A session that was live when this returns can never be used again, whichever process holds its cookie,
+        including one bound by a sign-in that raced with this call. Raises ``ValueError`` for a user id that is
+        not a non-empty string of at most 256 characters, ``StoreUnavailable`` when sign-ins of the user keep
+        racing with it, and ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        return await self._users.revoke_all(user_id, keep=keep)
 
     async def aclose(self) -> None:
         """Close what the transport holds open for the running event loop (the aiohttp transport's connections);

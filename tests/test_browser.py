@@ -169,3 +169,46 @@ def test_remember_me_decides_whether_the_cookie_outlives_the_browser(
     else:
         assert cookie["expires"] == pytest.approx(signed_in_at + lifetime, abs=60)
     context.close()
+
+
+def test_device_b_signs_device_a_out_from_your_sessions(demo: ServerProcess, browser: Browser) -> None:
+    """Two browser contexts are two devices of one user: B sees both on "Your sessions", this device marked, signs
+    A out, and A's next page load is signed out; "sign out everywhere else" keeps B signed in."""
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    device_a = browser.new_context(base_url=demo.url, user_agent=firefox)
+    device_b = browser.new_context(base_url=demo.url)
+    a, b = device_a.new_page(), device_b.new_page()
+    for page in (a, b):
+        page.goto("/")
+        page.get_by_label("Your name").fill(USER)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_text(f"Signed in as {USER}")).to_be_visible()
+
+    b.get_by_role("link", name="Your sessions", exact=True).click()
+    expect(b.get_by_role("heading", level=1)).to_have_text("Your sessions")
+    expect(b.locator("tr.device")).to_have_count(2)
+    expect(b.locator("#this-device")).to_have_count(1)
+    expect(b.locator("tr.device", has=b.locator("#this-device"))).to_contain_text("Chrome")
+    expect(b.locator("tr.device").first).to_contain_text("127.0.0.1")
+    expect(b.locator("#max-devices")).to_have_text("3")
+
+    b.get_by_role("button", name="Sign out Firefox", exact=True).click()
+    expect(b.get_by_role("status")).to_have_text("That session is signed out.")
+    expect(b.locator("tr.device")).to_have_count(1)
+
+    a.reload()
+    expect(a.get_by_text("Not signed in")).to_be_visible()
+    expect(a.get_by_role("heading", level=1)).to_have_text("Sessions stored in DynamoDB")
+
+    # A signs in again; B signs out everywhere else and stays signed in itself.
+    a.get_by_label("Your name").fill(USER)
+    a.get_by_role("button", name="Sign in", exact=True).click()
+    b.reload()
+    expect(b.locator("tr.device")).to_have_count(2)
+    b.get_by_role("button", name="Sign out everywhere else", exact=True).click()
+    expect(b.get_by_role("status")).to_have_text("Every other session is signed out.")
+    expect(b.locator("tr.device")).to_have_count(1)
+    a.reload()
+    expect(a.get_by_text("Not signed in")).to_be_visible()
+    device_a.close()
+    device_b.close()

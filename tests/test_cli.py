@@ -1,15 +1,21 @@
-"""python -m starlette_dynamo_session: create-table and ping, with the standard AWS settings."""
+"""python -m starlette_dynamo_session: create-table, ping, revoke-user and list-sessions, with the standard AWS
+settings."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import anyio
 import boto3
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.testclient import TestClient
 
-from starlette_dynamo_session import DynamoStore
+from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session.__main__ import main
+from tests.test_users import ROUTES
 
 
 def test_create_table_creates_the_table_with_ttl(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,3 +71,37 @@ def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as raised:
         main(["drop-table"])
     assert raised.value.code == 2
+
+
+def signed_in_twice(table: str) -> DynamoStore:
+    """A table holding two sessions of ada and one of bob, bound through the middleware."""
+    store = DynamoStore(table_name=table)
+    store.create_table()
+    app = Starlette(routes=ROUTES, middleware=[Middleware(DynamoSessionMiddleware, store=store, secret_key="k")])
+    for user in ("ada", "ada", "bob"):
+        client = TestClient(app, headers={"User-Agent": f"{user}'s browser"})
+        client.post(f"/sign-in?user={user}")
+    return store
+
+
+def test_list_sessions_prints_each_live_session_of_the_user(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    signed_in_twice("cli-sessions")
+    assert main(["list-sessions", "--table", "cli-sessions", "ada"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 live sessions of user 'ada'"
+    assert len(lines) == 3 and all("ip testclient  ada's browser" in line for line in lines[1:])
+
+
+def test_revoke_user_prints_how_many_sessions_it_ended(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    store = signed_in_twice("cli-sessions")
+    assert main(["revoke-user", "--table", "cli-sessions", "ada"]) == 0
+    assert capsys.readouterr().out == "ended 2 sessions of user 'ada'\n"
+    assert main(["revoke-user", "--table", "cli-sessions", "ada"]) == 0
+    assert capsys.readouterr().out == "ended 0 sessions of user 'ada'\n"
+    assert [info.user_id for info in anyio.run(store.list_sessions, "bob")] == ["bob"]
+
+
+def test_an_empty_user_id_is_one_line_and_exit_1(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    DynamoStore(table_name="cli-sessions").create_table()
+    assert main(["revoke-user", "--table", "cli-sessions", ""]) == 1
+    assert capsys.readouterr().err.startswith("error: user_id must be a non-empty string")

@@ -42,8 +42,10 @@ def use_cookie(client: TestClient, value: str) -> None:
 
 
 def items(store: DynamoStore) -> list[dict[str, Any]]:
-    """Every item of the test's table (its own: one per session the test made), read past the store."""
-    return [dict(item) for item in store.client.scan(TableName=store.table_name, ConsistentRead=True)["Items"]]
+    """Every session item of the test's table (its own: one per session the test made), read past the store; the
+    user items that index signed-in users' sessions are left out."""
+    scanned = store.client.scan(TableName=store.table_name, ConsistentRead=True)["Items"]
+    return [dict(item) for item in scanned if not item[store.token_name]["S"].startswith("user#")]
 
 
 def only_item(store: DynamoStore) -> dict[str, Any]:

@@ -222,7 +222,7 @@ def test_an_index_the_store_relies_on_is_checked_when_there_is_one(backend: boto
 
 # moto's server enforces IAM once told to (POST /moto-api/reset-auth with the number of calls still let through):
 # then every call must be signed by an IAM user of moto's, and its policies decide.
-RUN_TIME_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "DescribeTable"]
+RUN_TIME_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "DescribeTable"]
 
 
 def set_moto_auth(endpoint: str, free_calls: str) -> str:
@@ -262,7 +262,7 @@ def iam_user(moto_server_endpoint: str, moto_server_session: boto3.Session) -> I
             set_moto_auth(moto_server_endpoint, previous[0])
 
 
-@pytest.mark.parametrize("missing", ["GetItem", "PutItem", "UpdateItem", "DeleteItem"])
+@pytest.mark.parametrize("missing", ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"])
 def test_a_missing_permission_is_named_with_the_iam_action_to_allow(
     moto_server_session: boto3.Session, iam_user: Any, table: str, missing: str
 ) -> None:
@@ -274,8 +274,9 @@ def test_a_missing_permission_is_named_with_the_iam_action_to_allow(
         + {
             "GetItem": "every request with a session reads it",
             "PutItem": "every new or changed session is written with it (and regeneration's transaction puts)",
-            "UpdateItem": "DynamoStore.save() writes with it",
+            "UpdateItem": "DynamoStore.save() and users' sessions (sign-in, revoke) write with it",
             "DeleteItem": "sign-out deletes with it (and regeneration's transaction deletes)",
+            "BatchGetItem": "DynamoStore.list_sessions() reads a user's sessions with it",
         }[missing]
         + f". Fix: allow dynamodb:{missing} on arn:aws:dynamodb:us-east-1:123456789012:table/{table} in the "
         "application's IAM policy"
@@ -294,9 +295,12 @@ def test_describe_table_denied_is_named_and_the_item_calls_are_still_checked(
     moto_server_session: boto3.Session, iam_user: Any, table: str
 ) -> None:
     DynamoStore(moto_server_session, table_name=table).create_table()
-    findings = diagnose(DynamoStore(iam_user(["GetItem", "PutItem", "UpdateItem", "DeleteItem"]), table_name=table))
+    findings = diagnose(
+        DynamoStore(iam_user(["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"]), table_name=table)
+    )
     assert [(finding.severity, finding.message.split(":")[0]) for finding in findings] == [
         ("fix", "dynamodb"),
+        ("ok", "dynamodb"),
         ("ok", "dynamodb"),
         ("ok", "dynamodb"),
         ("ok", "dynamodb"),

@@ -1,0 +1,357 @@
+"""Users' sessions: the per-user item that indexes a user's sessions, and listing and revoking them.
+
+The layout, all in the sessions table, with no secondary index and no Scan:
+
+* A bound session is an ordinary session item with the user's attributes (``_binding``).
+* Each user who ever bound a session has one *user item*, keyed ``user#`` + the SHA-256 digest of the user id
+  (``#`` is not in the digests' alphabet, so it can never be a session's key). It holds a ``version`` and one
+  attribute per session bound to the user, named ``s#`` + the session's key.
+* The user item is *complete*: a session is bound, and re-keyed on regeneration, in the same transaction that
+  writes the index entry and counts the user's version on. It may hold entries of sessions that ended since (a
+  sign-out, an expiry); reading the sessions themselves filters those out, and listing prunes them.
+* ``revoke_all`` takes a short lease on the user item (a conditional write that returns the entries), deletes
+  every session the entries name, then releases the lease with a write conditional on the version being the one it
+  read. A binding is conditional on no lease being held, so sign-ins of the user wait (retrying briefly) while
+  ``revoke_all`` works; should one get through anyway (the lease ran out), the version check fails and
+  ``revoke_all`` starts over with the new entries. Once the check passes, every session bound before that instant
+  is deleted. A request that loaded a revoked session and saves after cannot bring it back: its write is
+  conditional on the version it loaded, and a deleted item has none.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import anyio
+from botocore.exceptions import ClientError
+
+from starlette_dynamo_session._base import SessionUser
+from starlette_dynamo_session._binding import (
+    IP_NAME,
+    LAST_SEEN_NAME,
+    USER_AGENT_NAME,
+    USER_ID_NAME,
+    check_user_id,
+    instant,
+    number,
+    parse_user,
+)
+from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
+from starlette_dynamo_session._item import ItemLayout
+from starlette_dynamo_session._signing import digest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateTypeDef
+
+__all__ = ["SessionInfo", "UserIndex", "UserSessions", "busy_user_item", "is_session_key"]
+
+USER_KEY_PREFIX = "user#"
+ENTRY_PREFIX = "s#"
+LEASE_NAME = "revoking"  # on the user item: until when (epoch seconds) revoke_all holds it
+LEASE_SECONDS = 10
+# revoke_all starts over when a sign-in of the same user commits while it works, at most this many times.
+REVOKE_ALL_ATTEMPTS = 50
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+REMOVE_LIMIT = 100  # attributes removed per UpdateItem (an expression is at most 4 KB)
+DELETE_CONCURRENCY = 16  # DeleteItem requests in flight at once in revoke_all
+RETRY_PAUSE = 0.01  # seconds, doubled per attempt, for unprocessed keys and index writes that lost a race
+INDEX_ATTEMPTS = 8
+
+_SESSION_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
+
+Send = Callable[[str, Mapping[str, Any]], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One live session of a user, as ``DynamoStore.list_sessions`` returns it.
+
+    ``key`` is the session's public id (``session_key``, and what ``revoke`` takes); ``created``, ``last_seen`` and
+    ``expires`` are aware datetimes in UTC (``last_seen`` moves at most once per ``LAST_SEEN_INTERVAL`` seconds
+    unless the session is written); ``user_agent`` (truncated) and ``ip`` are the client's when the session was
+    bound, or ``None`` when the middleware does not record them.
+    """
+
+    key: str
+    user_id: str
+    created: datetime
+    last_seen: datetime
+    expires: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+@runtime_checkable
+class UserSessions(Protocol):
+    """What ``max_sessions_per_user`` needs from a store beside ``SessionStore``: listing and revoking."""
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """The user's live sessions, most recently used first."""
+
+    async def revoke(self, key: str) -> None:
+        """End the session whose key is ``key``; an unknown key is not an error."""
+
+
+def busy_user_item(conflict: SessionConflict) -> bool:
+    """Whether a binding transaction failed only on its user item (the last item): a ``revoke_all`` holds it, or
+    another transaction was changing it. The binding can be retried as it is."""
+    cause = conflict.__cause__
+    if not isinstance(cause, ClientError):
+        return False
+    codes = [str(reason.get("Code", "None")) for reason in cause.response.get("CancellationReasons", [])]
+    busy = ("ConditionalCheckFailed", "TransactionConflict")
+    return bool(codes) and codes[-1] in busy and all(code in ("None", "TransactionConflict") for code in codes[:-1])
+
+
+def _returned_item(conflict: SessionConflict) -> bool:
+    """Whether a failed conditional write came back with the item (it exists)."""
+    cause = conflict.__cause__
+    return isinstance(cause, ClientError) and bool(cause.response.get("Item"))
+
+
+def is_session_key(key: object) -> bool:
+    """Whether ``key`` has the shape of a session's key (a SHA-256 digest, base64url without padding)."""
+    return isinstance(key, str) and _SESSION_KEY.fullmatch(key) is not None
+
+
+class UserIndex:
+    """The user items of one table, and the operations over a user's sessions; ``send`` is the store's own."""
+
+    def __init__(self, send: Send, table_name: str, layout: ItemLayout) -> None:
+        self._send = send
+        self._table = table_name
+        self._layout = layout
+
+    def user_key(self, user_id: str) -> dict[str, AttributeValueTypeDef]:
+        """The key of ``user_id``'s user item."""
+        return {self._layout.token: {"S": USER_KEY_PREFIX + digest(user_id)}}
+
+    def binding_update(self, token: str, user: SessionUser, *, replacing: str | None) -> UpdateTypeDef:
+        """The transaction item that enters the session stored under ``token`` in ``user``'s index (and takes out
+        the one under ``replacing``, which it replaces), counting the user's version on."""
+        names = {"#new": ENTRY_PREFIX + digest(token), "#version": self._layout.version, "#lease": LEASE_NAME}
+        expression = "SET #new = :seen ADD #version :one"
+        if replacing is not None:
+            names["#old"] = ENTRY_PREFIX + digest(replacing)
+            expression += " REMOVE #old"
+        return {
+            "TableName": self._table,
+            "Key": self.user_key(user.user_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_not_exists(#lease) OR #lease < :now",  # no revoke_all at work
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                ":seen": {"N": number(user.last_seen)},
+                ":one": {"N": "1"},
+                ":now": {"N": str(int(time.time()))},
+            },
+        }
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """The user's live sessions, most recently used first; the index entries of ended ones are pruned."""
+        check_user_id(user_id)
+        _, keys = await self._read_index(user_id)
+        sessions = await self._fetch(user_id, keys)
+        ended = [key for key in keys if key not in sessions]
+        if ended:
+            await self._forget(user_id, ended)
+        return sorted(sessions.values(), key=lambda info: info.last_seen, reverse=True)
+
+    async def revoke(self, key: str) -> None:
+        """Delete the session item keyed ``key``, then its index entry; anything but a session's key is a no-op."""
+        if not is_session_key(key):
+            return
+        response = await self._send(
+            "DeleteItem", {"TableName": self._table, "Key": {self._layout.token: {"S": key}}, "ReturnValues": "ALL_OLD"}
+        )
+        await self.removed(response.get("Attributes"))
+
+    async def removed(self, item: Mapping[str, Any] | None) -> None:
+        """Take a deleted session item out of its user's index, if it was bound (best effort: an entry left behind
+        names a session that no longer exists, and listing prunes it)."""
+        try:
+            user = None if item is None else parse_user(item)
+            key = None if item is None else str(item[self._layout.token]["S"])
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return
+        if user is not None and key is not None:
+            await self._forget(user.user_id, [key])
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """Delete every session of the user but ``keep``, until no sign-in committed meanwhile; return how many
+        live sessions were ended."""
+        check_user_id(user_id)
+        ended = 0
+        deleted: set[str] = set()
+        for attempt in range(REVOKE_ALL_ATTEMPTS):
+            leased = await self._lease(user_id)
+            if leased is None:  # held by another revoke_all
+                await anyio.sleep(min(RETRY_PAUSE * 2**attempt, 0.2))
+                continue
+            version, keys = leased
+            if version == 0:  # no user item: nothing was ever bound to the user
+                return ended
+            targets = [key for key in keys if key != keep]
+            ended += await self._delete_sessions(user_id, [key for key in targets if key not in deleted])
+            deleted.update(targets)
+            # Nothing was bound to the user since the lease was taken: every session bound before now is gone.
+            try:
+                await self._forget(user_id, targets, version=version)
+            except SessionConflict:
+                continue
+            return ended
+        raise StoreUnavailable(f"revoke_all gave up after {REVOKE_ALL_ATTEMPTS} attempts: the user item stayed busy")
+
+    async def _lease(self, user_id: str) -> tuple[int, list[str]] | None:
+        """Take the user item's lease; return its version and the keys it names, ``(0, [])`` when there is no user
+        item, or ``None`` when another ``revoke_all`` holds the lease."""
+        now = int(time.time())
+        request = {
+            "TableName": self._table,
+            "Key": self.user_key(user_id),
+            "UpdateExpression": "SET #lease = :until",
+            "ConditionExpression": "attribute_exists(#key) AND (attribute_not_exists(#lease) OR #lease < :now)",
+            "ExpressionAttributeNames": {"#key": self._layout.token, "#lease": LEASE_NAME},
+            "ExpressionAttributeValues": {":until": {"N": str(now + LEASE_SECONDS)}, ":now": {"N": str(now)}},
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            response = await self._send("UpdateItem", request)
+        except SessionConflict as conflict:
+            if conflict.item_returned and not _returned_item(conflict):
+                return 0, []
+            return None
+        return self._index(response.get("Attributes") or {})
+
+    async def _read_index(self, user_id: str) -> tuple[int, list[str]]:
+        """The user item's version (0 when there is none) and the session keys it names (a consistent read)."""
+        request = {"TableName": self._table, "Key": self.user_key(user_id), "ConsistentRead": True}
+        return self._index((await self._send("GetItem", request)).get("Item") or {})
+
+    def _index(self, item: Mapping[str, Any]) -> tuple[int, list[str]]:
+        """A user item's version (0 for none) and the session keys it names."""
+        keys = [name.removeprefix(ENTRY_PREFIX) for name in item if name.startswith(ENTRY_PREFIX)]
+        return int(item.get(self._layout.version, {}).get("N", "0")), keys
+
+    async def _fetch(self, user_id: str, keys: list[str]) -> dict[str, SessionInfo]:
+        """The live sessions among ``keys`` that are bound to the user, by key (consistent reads, in batches)."""
+        names = {
+            "#key": self._layout.token,
+            "#created": self._layout.created,
+            "#expiry": self._layout.expiry,
+            "#user": USER_ID_NAME,
+            "#seen": LAST_SEEN_NAME,
+            "#agent": USER_AGENT_NAME,
+            "#ip": IP_NAME,
+        }
+        sessions: dict[str, SessionInfo] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            pending: Mapping[str, Any] = {
+                self._table: {
+                    "Keys": [{self._layout.token: {"S": key}} for key in keys[start : start + BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": ", ".join(names),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            for attempt in range(INDEX_ATTEMPTS):
+                response = await self._send("BatchGetItem", {"RequestItems": pending})
+                for item in response.get("Responses", {}).get(self._table, []):
+                    info = self._info(item)
+                    if info is not None and info.user_id == user_id:
+                        sessions[info.key] = info
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                await anyio.sleep(RETRY_PAUSE * 2**attempt)
+            else:
+                raise StoreUnavailable(f"BatchGetItem left keys unprocessed after {INDEX_ATTEMPTS} attempts")
+        return sessions
+
+    def _info(self, item: Mapping[str, Any]) -> SessionInfo | None:
+        """The session an item read for listing describes, or ``None`` when it has expired or another shape."""
+        try:
+            user = parse_user(item)
+            expires = instant(item[self._layout.expiry]["N"])
+            key = str(item[self._layout.token]["S"])
+            created = instant(item[self._layout.created]["N"])
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return None
+        if user is None or expires.timestamp() <= time.time():
+            return None
+        return SessionInfo(key, user.user_id, created, user.last_seen, expires, user.user_agent, user.ip)
+
+    async def _delete_sessions(self, user_id: str, keys: list[str]) -> int:
+        """Delete the session items of ``keys`` that are bound to the user; return how many of them were live."""
+        ended = 0
+        limiter = anyio.CapacityLimiter(DELETE_CONCURRENCY)
+
+        async def delete(key: str) -> None:
+            nonlocal ended
+            request = {
+                "TableName": self._table,
+                "Key": {self._layout.token: {"S": key}},
+                "ConditionExpression": "#user = :user",  # never another user's session, after a rebinding
+                "ExpressionAttributeNames": {"#user": USER_ID_NAME},
+                "ExpressionAttributeValues": {":user": {"S": user_id}},
+                "ReturnValues": "ALL_OLD",
+            }
+            async with limiter:
+                try:
+                    response = await self._send("DeleteItem", request)
+                except SessionConflict:
+                    return  # gone already, or bound to someone else
+            if self._info(response.get("Attributes") or {}) is not None:
+                ended += 1
+
+        async with anyio.create_task_group() as group:
+            for key in keys:
+                group.start_soon(delete, key)
+        return ended
+
+    async def _forget(self, user_id: str, keys: Iterable[str], *, version: int | None = None) -> None:
+        """Remove the index entries of ``keys`` from the user item, at most ``REMOVE_LIMIT`` per write.
+
+        With ``version``, the last write also releases ``revoke_all``'s lease and is conditional on the user item
+        still being at that version: it raises ``SessionConflict`` when it is not. Without, an entry that cannot
+        be removed because of a racing transaction is left for a later listing to prune.
+        """
+        entries = [ENTRY_PREFIX + key for key in keys]
+        chunks = [entries[start : start + REMOVE_LIMIT] for start in range(0, len(entries), REMOVE_LIMIT)]
+        if version is not None and not chunks:
+            chunks = [[]]
+        for index, chunk in enumerate(chunks):
+            check = version is not None and index == len(chunks) - 1
+            names = {f"#e{number}": entry for number, entry in enumerate(chunk)}
+            request: dict[str, Any] = {"TableName": self._table, "Key": self.user_key(user_id)}
+            if check:
+                request["UpdateExpression"] = "REMOVE " + ", ".join([*names, "#lease"])
+                request["ConditionExpression"] = "#version = :version"
+                request["ExpressionAttributeValues"] = {":version": {"N": str(version)}}
+                names.update({"#lease": LEASE_NAME, "#version": self._layout.version})
+            else:
+                request["UpdateExpression"] = "REMOVE " + ", ".join(names)
+                request["ConditionExpression"] = "attribute_exists(#key)"  # never create a user item
+                names["#key"] = self._layout.token
+            request["ExpressionAttributeNames"] = names
+            await self._update(request, check=check)
+
+    async def _update(self, request: Mapping[str, Any], *, check: bool) -> None:
+        """Send an UpdateItem of the user item. With ``check``, any conflict raises ``SessionConflict``; without,
+        a failed condition (no user item) is the end of it, and a racing transaction is waited out a few times."""
+        for attempt in range(INDEX_ATTEMPTS):
+            try:
+                await self._send("UpdateItem", request)
+                return
+            except SessionConflict as conflict:
+                if check:
+                    raise
+                if conflict.item_returned:  # the condition failed: there is no user item to change
+                    return
+            await anyio.sleep(RETRY_PAUSE * 2**attempt)
