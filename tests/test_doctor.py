@@ -99,6 +99,7 @@ def test_a_table_made_by_create_table_passes_every_check(
         "OK   permission",  # PutItem
         "OK   permission",  # UpdateItem
         "OK   permission",  # DeleteItem
+        "OK   permission",  # BatchGetItem
     ]
     assert "OK   billing: on-demand (PAY_PER_REQUEST)" in lines[2]
     assert "OK   ttl: TTL is ENABLED on 'ttl', the attribute the store writes" in lines
