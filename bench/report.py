@@ -122,7 +122,9 @@ def targets_table(results: Results) -> list[str]:
     vs_boto, vs_bare = ratio(aio, boto, "cpu_ms"), ratio(aio, bare, "cpu_ms")
     floor = [min(b.throughput, r.throughput) for b, r in zip(bare, raw, strict=False)]
     vs_floor = median([a.throughput / f for a, f in zip(aio, floor, strict=False) if f])
-    loop_aio, loop_boto = (results.event_loop.get(f"{v}/{results.pool}", {}) for v in ("dynamo-aiohttp", "dynamo"))
+    loop_aio, loop_boto = (
+        results.event_loop.get(f"{v}/{results.pools.get(v)}", {}) for v in ("dynamo-aiohttp", "dynamo")
+    )
     nan = math.nan
     loop_ratio = loop_aio.get("throughput", nan) / loop_aio.get("ideal", nan)
     boto_ratio = loop_boto.get("throughput", nan) / loop_boto.get("ideal", nan)

@@ -64,7 +64,8 @@ class Results:
     machine: dict[str, str]
     plan: dict[str, Any]
     duration_s: float = math.nan
-    pool: int = 0  # the store's default max_pool_connections: both transports' limit on requests in flight
+    # Each transport's default max_pool_connections, by variant: its limit on requests in flight.
+    pools: dict[str, int] = field(default_factory=dict)
     # "variant/scenario/concurrency" -> one Sample per round
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     # "variant/in-flight limit" -> the figures of one event-loop check

@@ -57,7 +57,7 @@ class Plan:
     loop_pools: tuple[int, ...] = ()  # other in-flight limits (max_pool_connections) checked on aiohttp
 
 
-FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, loop_pools=(8, 16, 64))
+FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, loop_pools=(8, 16, 32, 64))
 QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60)
 
 
@@ -148,7 +148,7 @@ def event_loop_check(
     variant = server.name.partition("@")[0]
     store_ms = max(0.0, median_p50(results, variant, "raw") - median_p50(results, "bare", "anon"))
     ideal = pool / (STORE_DELAY + store_ms / 1000)
-    n = max(LOOP_SESSIONS, plan.loop_requests * pool // results.pool)
+    n = max(LOOP_SESSIONS, plan.loop_requests * pool // max(results.pools.values()))
     cookies = new_sessions(load, server, LOOP_SESSIONS, pool)
     count = int((3 * n / ideal + 1) / PROBE_INTERVAL)  # the probes outlast a run at a third of the ideal
     probe.send(cmd="http", port=server.port, path="/anon", n=count, concurrency=1, pause=PROBE_INTERVAL)
@@ -229,8 +229,10 @@ def measure(plan: Plan, results: Results) -> None:
             store = DynamoStore(boto3.Session(), table_name=table)
             store.create_table()
         seed(TABLE)
-        # botocore's Config keeps its options as attributes its stubs do not declare
-        results.pool = int(getattr(store.client.meta.config, "max_pool_connections"))  # noqa: B009
+        for variant, transport in TRANSPORTS.items():
+            config = DynamoStore(boto3.Session(), transport=transport).client.meta.config
+            # botocore's Config keeps its options as attributes its stubs do not declare
+            results.pools[variant] = int(getattr(config, "max_pool_connections"))  # noqa: B009
         start_proxy: Callable[[float], Proxy] = stack.enter_context(proxies(url))
         load = LoadWorker(env, ROOT)
         stack.callback(load.close)
@@ -257,8 +259,8 @@ def measure(plan: Plan, results: Results) -> None:
                 samples = run_round(load, {name: servers[name] for name in order}, plan.requests)
                 for key, sample in samples.items():
                     results.samples.setdefault(key, []).append(sample)
-        checks = [(variant, results.pool) for variant in TRANSPORTS]
-        checks += [("dynamo-aiohttp", pool) for pool in plan.loop_pools]
+        checks = list(results.pools.items())
+        checks += [("dynamo-aiohttp", pool) for pool in plan.loop_pools if pool != results.pools["dynamo-aiohttp"]]
         for variant, pool in checks:
             log(f"event-loop check: {variant}, {pool} in flight")
             settings = {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE, "BENCH_POOL": str(pool)}

@@ -13,6 +13,8 @@
   ``error_code`` is the AWS error code (``ProvisionedThroughputExceededException``...), or the botocore error's name
   when DynamoDB was not reached (``EndpointConnectionError``...).
 * ``"too_large"`` - the session was too large to store; the request was answered with 500.
+* ``"revoked"`` - ``revoke``, ``revoke_all`` or ``max_sessions_per_user`` ended a live session of a user (seen by
+  ``on_event`` when it happens inside a request; always counted in the metrics).
 
 Every event carries ``session_key``, the digest that keys the session's item (what ``session_key(request)``
 returns), or ``None`` for a session that was never stored; never the token, never the data. The callback runs on the
@@ -42,7 +44,9 @@ __all__ = ["EventKind", "SessionEvent", "error_code", "listening", "notify", "re
 
 logger = logging.getLogger("starlette_dynamo_session")
 
-EventKind = Literal["created", "regenerated", "destroyed", "expired", "conflict_merged", "store_failure", "too_large"]
+EventKind = Literal[
+    "created", "regenerated", "destroyed", "expired", "conflict_merged", "store_failure", "too_large", "revoked"
+]
 # Bucket boundaries for the store latency histogram, in seconds: a DynamoDB call takes milliseconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -41,6 +41,7 @@ from starlette_dynamo_session._binding import (
     number,
     parse_user,
 )
+from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
@@ -169,6 +170,8 @@ class UserIndex:
         response = await self._send(
             "DeleteItem", {"TableName": self._table, "Key": {self._layout.token: {"S": key}}, "ReturnValues": "ALL_OLD"}
         )
+        if self._was_live(response.get("Attributes") or {}):
+            notify(SessionEvent("revoked", key))
         await self.removed(response.get("Attributes"))
 
     async def removed(self, item: Mapping[str, Any] | None) -> None:
@@ -274,6 +277,13 @@ class UserIndex:
                 raise StoreUnavailable(f"BatchGetItem left keys unprocessed after {INDEX_ATTEMPTS} attempts")
         return sessions
 
+    def _was_live(self, item: Mapping[str, Any]) -> bool:
+        """Whether a deleted item was a session that had not expired."""
+        try:
+            return instant(item[self._layout.expiry]["N"]).timestamp() > time.time()
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return False
+
     def _info(self, item: Mapping[str, Any]) -> SessionInfo | None:
         """The session an item read for listing describes, or ``None`` when it has expired or another shape."""
         try:
@@ -309,6 +319,7 @@ class UserIndex:
                     return  # gone already, or bound to someone else
             if self._info(response.get("Attributes") or {}) is not None:
                 ended += 1
+                notify(SessionEvent("revoked", key))
 
         async with anyio.create_task_group() as group:
             for key in keys:

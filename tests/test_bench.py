@@ -43,7 +43,7 @@ def test_quick_run(tmp_path: Path) -> None:
                 assert samples
                 for sample in samples:
                     assert math.isclose(sum(sample["ops"].values()), expected), (variant, scenario, sample["ops"])
-        assert results["event_loop"][f"{variant}/{results['pool']}"]["ops_per_request"] == 1
+        assert results["event_loop"][f"{variant}/{results['pools'][variant]}"]["ops_per_request"] == 1
     assert results["samples"]["dynamo-aiohttp/read/1"][0]["ops"] == {"GetItem": 1.0}
     assert results["samples"]["starsessions/read/1"][0]["ops"] == {"read": 1.0, "write": 1.0}  # no change detection
     assert results["idle_refresh"]["gets"] == results["idle_refresh"]["reads"]

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import (
     DynamoSessionMiddleware,
     DynamoStore,
+    SessionEvent,
     SessionInfo,
     regenerate_session,
     session_key,
@@ -299,6 +300,17 @@ def test_the_limit_revokes_the_least_recently_used_sessions(
     devices.append(device(dynamo_client_factory, agent="device 3", max_sessions_per_user=3))
     assert [client.get("/view").json()["session"] != {} for client in devices] == [True, False, True, True]
     assert [info.user_agent for info in listed(store, "ada")] == ["device 3", "device 0", "device 2"]
+
+
+def test_a_session_the_limit_ends_is_a_revoked_event_with_its_key(
+    dynamo_client_factory: ClientFactory, clock: Callable[[float], None]
+) -> None:
+    events: list[SessionEvent] = []
+    first = device(dynamo_client_factory, max_sessions_per_user=1, on_event=events.append)
+    revoked = key_of(first)
+    clock(10)
+    device(dynamo_client_factory, agent="Browser B", max_sessions_per_user=1, on_event=events.append)
+    assert [event for event in events if event.kind == "revoked"] == [SessionEvent("revoked", revoked)]
 
 
 def test_expired_sessions_do_not_count_against_the_limit(
