@@ -57,9 +57,9 @@ DEFAULT_CONFIG = Config(
     user_agent_extra="starlette-dynamo-session",
 )
 # On the aiohttp transport the pool size is also the bound on requests in flight, all on the event loop's one
-# core: 16 kept a 20 ms store's session throughput at 0.91x of its ideal with a no-session probe's p99 near 5 ms,
-# where 32 gave 0.82x and 8 ms (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
-DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=16))
+# core: with 8, a 20 ms store kept a no-session probe's p99 under 5 ms and session throughput at 0.92x of its ideal
+# in two runs, where 16 and 32 did neither (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
+DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=8))
 
 # The DynamoDB error codes that mean something to the caller, and the reasons a transaction names for each of its
 # items (``CancellationReasons[].Code``). Every other error is StoreUnavailable.
@@ -98,7 +98,7 @@ class DynamoStore:
     * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **created_name**,
       **version_name**, **max_age_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
-      (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections; 16 on the aiohttp transport).
+      (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections; 8 on the aiohttp transport).
     * **seal_data** - *(optional)* ``True`` (the default) stores the data attribute sealed: encrypted and
       authenticated (AES-256-GCM, a fresh nonce per write) under a key derived from the session token, which is
       never stored, and bound to the item, so a copy of the table reveals no session content. ``False`` stores the
@@ -109,7 +109,7 @@ class DynamoStore:
       moto's ``mock_aws`` and botocore instrumentation see every request. ``"aiohttp"`` sends them over aiohttp on
       the event loop (asyncio only; ``pip install "starlette-dynamo-session[aiohttp]"``), serialized, signed,
       retried and parsed by botocore's own code with the session's credentials, to the client's endpoint and
-      region, with the client's Config (timeouts, retry attempts, and ``max_pool_connections``, 16 by default
+      region, with the client's Config (timeouts, retry attempts, and ``max_pool_connections``, 8 by default
       here, which also bounds the requests in flight). It needs the session for its credentials, so it cannot be
       combined with ``client``, and it follows botocore's standard retry mode only. Close it with
       ``await store.aclose()`` (for example in the application's lifespan); a loop that ends through

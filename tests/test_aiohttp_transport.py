@@ -402,10 +402,10 @@ def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
     assert DynamoStore(transport="botocore").table_name == "sessions"
 
 
-def test_the_aiohttp_transport_allows_16_requests_in_flight_unless_the_config_says_otherwise() -> None:
+def test_the_aiohttp_transport_allows_8_requests_in_flight_unless_the_config_says_otherwise() -> None:
     default = DynamoStore(boto3.Session(), transport="aiohttp").client.meta.config
     chosen = DynamoStore(
         boto3.Session(), transport="aiohttp", config=Config(max_pool_connections=48)
     ).client.meta.config
-    assert (default.max_pool_connections, chosen.max_pool_connections) == (16, 48)  # type: ignore[attr-defined]
+    assert (default.max_pool_connections, chosen.max_pool_connections) == (8, 48)  # type: ignore[attr-defined]
     assert default.read_timeout == 3  # type: ignore[attr-defined]  # the other defaults are the botocore transport's
