@@ -58,7 +58,7 @@ DEFAULT_CONFIG = Config(
 )
 # On the aiohttp transport the pool size is also the bound on requests in flight, all on the event loop's one
 # core: with 8, a 20 ms store kept a no-session probe's p99 under 5 ms and session throughput at 0.92x of its ideal
-# in two runs, where 16 and 32 did neither (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
+# in two runs, where 16 and 32 missed that p99 (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
 DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=8))
 
 # The DynamoDB error codes that mean something to the caller, and the reasons a transaction names for each of its
