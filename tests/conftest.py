@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -45,6 +46,20 @@ ClientFactory = Callable[..., TestClient]
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test can reach real AWS: every AWS setting is removed and fake credentials take their place."""
     scrub_aws_environment(monkeypatch)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Moves the time seen by the middleware and the store forward by a number of seconds."""
+    offset = 0.0
+    real_time = time.time
+
+    def advance(seconds: float) -> None:
+        nonlocal offset
+        offset += seconds
+
+    monkeypatch.setattr(time, "time", lambda: real_time() + offset)
+    return advance
 
 
 @pytest.fixture

@@ -16,20 +16,6 @@ from tests.support.memory_store import MemoryStore
 ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Moves the time seen by the middleware and the store forward by a number of seconds."""
-    offset = 0.0
-    real_time = time.time
-
-    def advance(seconds: float) -> None:
-        nonlocal offset
-        offset += seconds
-
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset)
-    return advance
-
-
 def test_a_session_ends_after_idle_timeout_without_requests(
     client_factory: ClientFactory, clock: Callable[[float], None]
 ) -> None:

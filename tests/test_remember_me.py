@@ -54,20 +54,6 @@ def max_age_of(set_cookie: str) -> int | None:
     return None if match is None else int(match[1])
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Moves the time seen by the middleware and the store forward by a number of seconds."""
-    offset = 0.0
-    real_time = time.time
-
-    def advance(seconds: float) -> None:
-        nonlocal offset
-        offset += seconds
-
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset)
-    return advance
-
-
 def test_remember_me_gives_the_cookie_and_the_session_that_lifetime(
     client_factory: ClientFactory, memory_store: MemoryStore
 ) -> None:

@@ -38,8 +38,7 @@ globals().update(
     {
         name: value
         for name, value in vars(users).items()
-        if (name.startswith("test_") and name not in BOTOCORE_HOOKED)
-        or name in ("atomic_moto_writes", "clock", "async_app")
+        if (name.startswith("test_") and name not in BOTOCORE_HOOKED) or name in ("atomic_moto_writes", "async_app")
     }
 )
 

@@ -62,20 +62,6 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Moves the time seen by the middleware and the store forward by a number of seconds."""
-    offset = 0.0
-    real_time = time.time
-
-    def advance(seconds: float) -> None:
-        nonlocal offset
-        offset += seconds
-
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset)
-    return advance
-
-
 def device(factory: ClientFactory, user: str = "ada", *, agent: str = "Browser A", **options: Any) -> TestClient:
     """A client signed in as ``user``, with its own User-Agent."""
     client = factory(ROUTES, **options)
