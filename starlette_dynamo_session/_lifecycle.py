@@ -161,15 +161,14 @@ class SessionLifecycle:
         now = _now()
         loaded = state.loaded
         if loaded is None:
-            return await self._write(state, new_token(), now) if state.session else Unchanged()
+            return await self._write(state, new_token(), dumps(state.session), now) if state.session else Unchanged()
         if not state.session:
-            await self.store.remove(loaded.token)
-            notify(SessionEvent("destroyed", digest(loaded.token)))
-            return Destroyed()
+            return await self._destroy(loaded)
+        data = dumps(state.session)  # serialized once: to see whether it changed, and to store it if it did
         if state.regenerate:
-            return await self._write(state, new_token(), now)
-        if dumps(state.session) != loaded.record.data or state.max_age != loaded.record.max_age:
-            return await self._write(state, loaded.token, now)
+            return await self._write(state, new_token(), data, now)
+        if data != loaded.record.data or state.max_age != loaded.record.max_age:
+            return await self._write(state, loaded.token, data, now)
         if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now) or _last_seen_due(
             loaded.record, now
         ):
@@ -177,25 +176,20 @@ class SessionLifecycle:
             return Refreshed()
         return Unchanged()
 
-    async def _write(self, state: SessionState, token: str, now: datetime) -> Outcome:
-        """Store the session under ``token``, conditionally on the version that was loaded; when another request
-        wrote first, apply this request's own changes on top of what it wrote and try again."""
+    async def _write(self, state: SessionState, token: str, data: bytes, now: datetime) -> Outcome:
+        """Store the session (serialized: ``data``) under ``token``, conditionally on the version that was loaded;
+        when another request wrote first, apply this request's own changes on top of what it wrote and try again."""
         loaded = state.loaded
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
         lifetime = self.lifetime.of(state.max_age)
         user = self._user(state, None if loaded is None else loaded.record.user, now)
-        record = StoredSession(
-            dumps(state.session), created, lifetime.expiry(created, now), version, state.max_age, user
-        )
+        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
         for attempt in range(MAX_WRITE_ATTEMPTS):
             if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
-                if loaded is not None:
-                    await self.store.remove(loaded.token)
-                    notify(SessionEvent("destroyed", digest(loaded.token)))
-                return Destroyed()
+                return Destroyed() if loaded is None else await self._destroy(loaded)
             try:
                 await self.store.write(token, record, replacing=replacing)
             except SessionConflict as conflict:
@@ -223,6 +217,12 @@ class SessionLifecycle:
             if attempt:
                 await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
         raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
+
+    async def _destroy(self, loaded: Loaded) -> Destroyed:
+        """Delete the session that was loaded."""
+        await self.store.remove(loaded.token)
+        notify(SessionEvent("destroyed", digest(loaded.token)))
+        return Destroyed()
 
     async def _refresh(self, loaded: Loaded, now: datetime) -> None:
         """Push the idle deadline (when due) and a bound session's "last seen" back; a conflict means a concurrent

@@ -133,8 +133,7 @@ class DynamoSessionMiddleware:
         try:
             state = await self.lifecycle.load(token)
         except SessionError as exc:
-            notify(refusal(exc, None if token is None else digest(token)))
-            await _refuse(scope, receive, send, exc)
+            await _refuse(scope, receive, send, exc, token)
             return
         scope["session"] = state.session
         scope[STATE_SCOPE_KEY] = state
@@ -149,18 +148,17 @@ class DynamoSessionMiddleware:
                     outcome = await self.lifecycle.finish(state)  # stored before the response starts
                 except SessionError as exc:
                     refused = True
-                    notify(refusal(exc, None if state.loaded is None else digest(state.loaded.token)))
-                    await _refuse(scope, receive, send, exc)
+                    await _refuse(scope, receive, send, exc, None if state.loaded is None else state.loaded.token)
                     return
                 headers = MutableHeaders(scope=message)
-                token = None if header is None else self._token_header(outcome)
+                token_value = None if header is None else self._token_header(outcome)
                 set_cookie = None if header is not None else self._set_cookie(outcome)
-                if state.session.accessed or token is not None or set_cookie is not None:
+                if state.session.accessed or token_value is not None or set_cookie is not None:
                     headers.add_vary_header("Cookie")
                     if self.session_header is not None:
                         headers.add_vary_header(self.session_header)
-                if header is not None and token is not None:
-                    headers[header] = token
+                if header is not None and token_value is not None:
+                    headers[header] = token_value
                 if set_cookie is not None:
                     headers.append("Set-Cookie", set_cookie)
             await send(message)
@@ -194,8 +192,10 @@ class DynamoSessionMiddleware:
         return "; ".join([*parts, self.security_flags])
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError) -> None:
-    """Answer a request whose session could not be loaded or saved, without touching the stored data."""
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError, token: str | None) -> None:
+    """Answer a request whose session (under ``token``, if any) could not be loaded or saved, without touching the
+    stored data, and tell the listeners why."""
+    notify(refusal(exc, None if token is None else digest(token)))
     if scope["type"] == "websocket":
         logger.error("session store unavailable: %s", exc)
         await send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
