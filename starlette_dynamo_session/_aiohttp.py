@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from binascii import crc32
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import (
     BotoCoreError,
-    ChecksumError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -42,8 +40,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 __all__ = ["AiohttpTransport"]
-
-_CRC32_HEADER = "x-amz-crc32"
 
 
 @dataclass
@@ -106,7 +102,8 @@ class AiohttpTransport:
         """Send one request, retrying as botocore's standard mode does, and return botocore's parsed answer.
 
         Raises ``ClientError`` (or the client's modeled subclass) for an error answer, a ``BotoCoreError`` when
-        DynamoDB could not be reached or its answer was damaged, and ``RuntimeError`` outside asyncio.
+        DynamoDB could not be reached or its answer was damaged or not DynamoDB's (the checks the store registered
+        on its client's events, ``_answers``), and ``RuntimeError`` outside asyncio.
         """
         state = await self._state()
         model = self._service_model.operation_model(operation)
@@ -137,7 +134,6 @@ class AiohttpTransport:
             await anyio.sleep(delay)
         if isinstance(outcome, BotoCoreError):
             raise outcome from outcome.__cause__
-        _check_crc32(outcome)
         answer = self._parse(outcome, model) if parsed is None else parsed
         if outcome.status_code >= 300:
             error: Any = self._exceptions.from_code(answer.get("Error", {}).get("Code"))
@@ -233,15 +229,6 @@ def _running_loop() -> asyncio.AbstractEventLoop:
             "DynamoStore(transport='aiohttp') runs on asyncio only, and this is another event loop (trio?): "
             "use transport='botocore' there"
         ) from None
-
-
-def _check_crc32(response: HTTPResponse) -> None:
-    """Raise ``ChecksumError`` when the answer does not match its ``x-amz-crc32`` (botocore's standard mode retries
-    such an answer and, once out of attempts, returns it; this transport refuses it)."""
-    expected = response.headers.get(_CRC32_HEADER)
-    actual = crc32(response.content) & 0xFFFFFFFF
-    if expected is not None and int(expected) != actual:
-        raise ChecksumError(checksum_type="crc32", expected_checksum=expected, actual_checksum=str(actual))
 
 
 def _botocore_error(exc: aiohttp.ClientError | TimeoutError, url: str) -> BotoCoreError:

@@ -29,6 +29,7 @@ from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._session import Loaded, Session, SessionState
 from starlette_dynamo_session._signing import digest, new_token
+from starlette_dynamo_session._turns import WriteTurn, WriteTurns
 from starlette_dynamo_session._users import UserSessions
 
 __all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
@@ -129,6 +130,7 @@ class SessionLifecycle:
         self.record_client = record_client
         self.max_sessions_per_user = max_sessions_per_user
         self.users: UserSessions | None = None
+        self.turns = WriteTurns()
         if max_sessions_per_user is not None:
             if isinstance(max_sessions_per_user, bool) or not isinstance(max_sessions_per_user, int):
                 raise ValueError(f"max_sessions_per_user must be a whole number or None, not {max_sessions_per_user!r}")
@@ -165,10 +167,9 @@ class SessionLifecycle:
         if not state.session:
             return await self._destroy(loaded)
         data = dumps(state.session)  # serialized once: to see whether it changed, and to store it if it did
-        if state.regenerate:
-            return await self._write(state, new_token(), data, now)
-        if data != loaded.record.data or state.max_age != loaded.record.max_age:
-            return await self._write(state, loaded.token, data, now)
+        if state.regenerate or data != loaded.record.data or state.max_age != loaded.record.max_age:
+            async with self.turns.turn(loaded.token) as turn:  # one write at a time per session in this process
+                return await self._write(state, new_token() if state.regenerate else loaded.token, data, now, turn)
         if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now) or _last_seen_due(
             loaded.record, now
         ):
@@ -176,9 +177,13 @@ class SessionLifecycle:
             return Refreshed()
         return Unchanged()
 
-    async def _write(self, state: SessionState, token: str, data: bytes, now: datetime) -> Outcome:
+    async def _write(
+        self, state: SessionState, token: str, data: bytes, now: datetime, turn: WriteTurn | None = None
+    ) -> Outcome:
         """Store the session (serialized: ``data``) under ``token``, conditionally on the version that was loaded;
-        when another request wrote first, apply this request's own changes on top of what it wrote and try again."""
+        when another request wrote first, apply this request's own changes on top of what it wrote and try again.
+        With the session's ``turn``, the changes go on top of what a request of this process stored since this one
+        loaded from the first attempt, and what this one stores is left there for the next."""
         loaded = state.loaded
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
@@ -187,6 +192,14 @@ class SessionLifecycle:
         record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
+        latest = None if turn is None else turn.latest
+        if turn is not None:
+            turn.latest = None  # until this request has stored something under the token
+        if loaded is not None and latest is not None and latest.version > loaded.record.version:
+            rebased = self._rebase(state, loaded, latest, changes, now)
+            if rebased is None:
+                return Destroyed()
+            record, changes = rebased
         for attempt in range(MAX_WRITE_ATTEMPTS):
             if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
                 return Destroyed() if loaded is None else await self._destroy(loaded)
@@ -198,25 +211,38 @@ class SessionLifecycle:
                 current = conflict.current if conflict.item_returned else await self.store.read(loaded.token)
             else:
                 _written(token, loaded, replacing, attempts=attempt + 1)
+                if turn is not None and replacing is None:
+                    turn.latest = record
                 if state.bind is not None:
                     await self._enforce_limit(state.bind.user_id, token)
-                return Written(token, lifetime.cookie_max_age(record.created, now))
-            fresh = None if current is None else loads(current.data)
-            if current is None or fresh is None:
+                return Written(token, self.lifetime.of(record.max_age).cookie_max_age(record.created, now))
+            rebased = self._rebase(state, loaded, current, changes, now)
+            if rebased is None:
                 return Destroyed()  # destroyed meanwhile: never resurrected
-            if changes is None:
-                changes = Changes.between(loads(loaded.record.data) or {}, state.session)
-            merged = dumps(changes.apply_to(fresh))
-            # The lifetime this request set wins, as its keys do; otherwise the one the other writer left stands.
-            max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
-            lifetime = self.lifetime.of(max_age)
-            user = self._user(state, current.user, now)
-            record = StoredSession(
-                merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age, user
-            )
+            record, changes = rebased
             if attempt:
                 await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
         raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
+
+    def _rebase(
+        self, state: SessionState, loaded: Loaded, current: StoredSession | None, changes: Changes | None, now: datetime
+    ) -> tuple[StoredSession, Changes] | None:
+        """The record that applies this request's changes (computed once, then reused) on top of ``current``, what
+        another request stored meanwhile; ``None`` when that session is gone or unreadable."""
+        fresh = None if current is None else loads(current.data)
+        if current is None or fresh is None:
+            return None
+        if changes is None:
+            changes = Changes.between(loads(loaded.record.data) or {}, state.session)
+        merged = dumps(changes.apply_to(fresh))
+        # The lifetime this request set wins, as its keys do; otherwise the one the other writer left stands.
+        max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
+        lifetime = self.lifetime.of(max_age)
+        user = self._user(state, current.user, now)
+        record = StoredSession(
+            merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age, user
+        )
+        return record, changes
 
     async def _destroy(self, loaded: Loaded) -> Destroyed:
         """Delete the session that was loaded."""

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from starlette_dynamo_session._answers import check_answers
 from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._binding import BINDING_NAMES
 from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
@@ -156,6 +157,7 @@ class DynamoStore:
             session = session if session is not None else boto3.Session()
             defaults = DEFAULT_AIOHTTP_CONFIG if transport == "aiohttp" else DEFAULT_CONFIG
             self._client = session.client("dynamodb", config=defaults.merge(config or Config()))
+        check_answers(self._client.meta.events)
         self._table_name = table_name
         self._layout = ItemLayout(
             token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name, seal_data
@@ -236,8 +238,9 @@ class DynamoStore:
         (tampered with, or copied from another item). The read is strongly consistent.
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
+        request = self._get_request(token)
         with self._translate_errors("GetItem"):
-            response = self._client.get_item(**self._get_request(token))
+            response = self._client.get_item(**request)
         record = self._layout.record(response.get("Item"), token)
         return None if record is None else record.data
 
@@ -250,16 +253,18 @@ class DynamoStore:
         ``StoreUnavailable``.
         """
         record = StoredSession(data=data, created=datetime.fromtimestamp(time.time(), UTC), expiry=expiry, version=1)
+        request = self._save_request(token, record)
         with self._translate_errors("UpdateItem"):
-            self._client.update_item(**self._save_request(token, record))
+            self._client.update_item(**request)
 
     def delete(self, token: str) -> None:
         """Delete the session saved under ``token``; deleting an unknown token is not an error.
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
+        key = self._layout.key(token)
         with self._translate_errors("DeleteItem"):
-            self._client.delete_item(TableName=self._table_name, Key=self._layout.key(token))
+            self._client.delete_item(TableName=self._table_name, Key=key)
 
     def ping(self) -> None:
         """Check that the table exists and can be used; return quietly when it can.
@@ -478,6 +483,12 @@ class DynamoStore:
         except BotoCoreError as exc:
             store_call_finished(operation, time.perf_counter() - began, exc)
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # botocore's parser, or the answer's reading, on an answer of another shape than the operation's: what
+            # came back is not DynamoDB's answer (the requests themselves are built before this is entered).
+            store_call_finished(operation, time.perf_counter() - began, exc)
+            shape = f"DynamoDB {operation} gave an answer of the wrong shape ({type(exc).__name__})"
+            raise StoreUnavailable(shape) from exc
         else:
             store_call_finished(operation, time.perf_counter() - began, None)
 

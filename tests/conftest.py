@@ -21,6 +21,7 @@ from tests.support.dynamodb_local import (  # noqa: F401 - fixtures
     dynamodb_local_session,
 )
 from tests.support.environment import scrub_aws_environment
+from tests.support.loopback import serve  # noqa: F401 - a fixture
 from tests.support.memory_store import MemoryStore
 from tests.support.moto_server import (  # noqa: F401 - fixtures
     moto_server_endpoint,

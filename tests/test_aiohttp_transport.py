@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
-import json
 import sys
 import threading
 import time
 import warnings
-from binascii import crc32
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -28,19 +26,10 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials, RefreshableCredentials
 
 from starlette_dynamo_session import DynamoStore, SessionError, StoreUnavailable
-from tests.support.loopback import Handler, LoopbackServer
+from tests.support.loopback import Handler, Serve, answer
 
 TRANSPORTS: list[Literal["botocore", "aiohttp"]] = ["botocore", "aiohttp"]
 Transport = Literal["botocore", "aiohttp"]
-Serve = Callable[[Handler], str]
-
-
-def answer(payload: dict[str, Any], status: int = 200, *, crc: int | None = None) -> web.Response:
-    """An answer as DynamoDB gives it: JSON 1.0 with the body's CRC32 in ``x-amz-crc32`` (or ``crc`` instead)."""
-    body = json.dumps(payload).encode()
-    checksum = crc32(body) & 0xFFFFFFFF if crc is None else crc
-    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": str(checksum)}
-    return web.Response(status=status, body=body, headers=headers)
 
 
 async def _empty(request: web.Request) -> web.Response:
@@ -49,23 +38,6 @@ async def _empty(request: web.Request) -> web.Response:
 
 def error(code: str, status: int = 400) -> web.Response:
     return answer({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}, status)
-
-
-@pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
-    """Start a loopback server with a handler and point DynamoDB clients made after it there; stopped after the test."""
-    servers: list[LoopbackServer] = []
-
-    def start(handler: Handler) -> str:
-        server = LoopbackServer(handler)
-        servers.append(server)
-        url = server.start()
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
-        return url
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def make_store(transport: Transport, session: boto3.Session | None = None, **config: Any) -> DynamoStore:
@@ -255,10 +227,11 @@ async def test_a_damaged_answer_is_retried_as_botocore_retries_it(serve: Serve, 
 
 
 @pytest.mark.anyio
-async def test_an_answer_damaged_on_every_attempt_is_refused(serve: Serve) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_answer_damaged_on_every_attempt_is_refused(serve: Serve, transport: Transport) -> None:
     requests: list[float] = []
     serve(failing(100, lambda: answer({}, crc=12345), requests))
-    store = make_store("aiohttp")
+    store = make_store(transport)
     with pytest.raises(StoreUnavailable, match="ChecksumError"):
         await store.read("token-1")
     assert len(requests) == 3

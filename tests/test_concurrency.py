@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from typing import Any
@@ -131,7 +132,25 @@ async def test_parallel_requests_setting_different_keys_keep_both(store: DynamoS
     assert (await client.get("/view")).json() == {"session": {"user": "ada", "a": "1", "b": "2"}}
 
 
-async def test_a_conflict_costs_the_loser_one_more_write_and_no_read(
+async def test_a_conflict_between_processes_costs_the_loser_one_more_write_and_no_read(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    barrier = Barrier(2)
+    # Two applications, each with its own middleware, stand for two processes serving one session.
+    client = await client_for(make_app(store, barrier))
+    await start_session(client, user="ada")
+    other = await client_for(make_app(store, barrier))
+    other.cookies = client.cookies
+    barrier.armed = True
+    recorder.take()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(start_session, client, a="1"))
+        tasks.start_soon(functools.partial(start_session, other, b="2"))
+    assert sorted(recorder.take()) == ["GetItem"] * 2 + ["PutItem"] * 3
+    assert (await client.get("/view")).json() == {"session": {"user": "ada", "a": "1", "b": "2"}}
+
+
+async def test_writes_of_one_session_in_one_process_take_turns_and_never_conflict(
     store: DynamoStore, recorder: OperationRecorder
 ) -> None:
     barrier = Barrier(2)
@@ -140,7 +159,8 @@ async def test_a_conflict_costs_the_loser_one_more_write_and_no_read(
     barrier.armed = True
     recorder.take()
     await in_parallel(client, [("/set", {"key": "a", "value": "1"}), ("/set", {"key": "b", "value": "2"})])
-    assert sorted(recorder.take()) == ["GetItem"] * 2 + ["PutItem"] * 3
+    assert sorted(recorder.take()) == ["GetItem"] * 2 + ["PutItem"] * 2
+    assert (await client.get("/view")).json() == {"session": {"user": "ada", "a": "1", "b": "2"}}
 
 
 async def test_when_both_change_one_key_the_later_write_wins_it(store: DynamoStore) -> None:

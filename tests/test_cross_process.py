@@ -4,12 +4,16 @@ DynamoDB Local table."""
 from __future__ import annotations
 
 import os
+import statistics
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import boto3
 import httpx
 import pytest
@@ -34,14 +38,16 @@ def shared_store(dynamodb_local_session: boto3.Session) -> DynamoStore:
 
 @pytest.fixture
 def serve(shared_store: DynamoStore, tmp_path: Path) -> Iterator[Serve]:
-    """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options, and
-    return its URL once it answers; every server is stopped by its PID after the test."""
+    """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options (and
+    the store on ``transport``), and return its URL once it answers; every server is stopped by its PID after the
+    test."""
     servers: list[ServerProcess] = []
     env = {**os.environ, "SESSION_TABLE": shared_store.table_name, "SESSION_SECRET_KEY": SECRET_KEY}
 
-    def serve(*options: str) -> str:
+    def serve(*options: str, transport: str = "botocore") -> str:
         command = uvicorn_command("tests.apps.counter:app", *options)
-        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env=env))
+        server_env = {**env, "SESSION_TRANSPORT": transport}
+        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env=server_env))
         return servers[-1].url
 
     yield serve
@@ -113,3 +119,57 @@ def test_concurrent_changes_to_one_session_through_two_workers_all_land(serve: S
         final = client.get("/", headers=with_cookie(cookie)).json()
     assert final["session"] == {"start": "0", **{f"key-{number}": str(number) for number in range(sent)}}
     assert len(pids) == 2, "one worker served every request"
+
+
+STORM_WRITES = 120
+
+
+def read_times(url: str, cookie: str, count: int | None = None, until: threading.Event | None = None) -> list[float]:
+    """How long each of a series of session reads took (``count`` of them, or until ``until`` is set), in seconds."""
+    times: list[float] = []
+    with httpx.Client(base_url=url, headers=with_cookie(cookie)) as client:
+        while (count is not None and len(times) < count) or (until is not None and not until.is_set()):
+            began = time.perf_counter()
+            client.get("/").raise_for_status()
+            times.append(time.perf_counter() - began)
+    return times
+
+
+async def storm(url: str, cookie: str) -> list[httpx.Response]:
+    """``STORM_WRITES`` concurrent requests on one session, each setting a key of its own."""
+    limits = httpx.Limits(max_connections=STORM_WRITES)
+    responses: list[httpx.Response] = []
+    async with (
+        httpx.AsyncClient(base_url=url, headers=with_cookie(cookie), limits=limits, timeout=60) as client,
+        anyio.create_task_group() as tasks,
+    ):
+
+        async def write(number: int) -> None:
+            responses.append(await client.post("/set", params={"key": f"key-{number}", "value": str(number)}))
+
+        for number in range(STORM_WRITES):
+            tasks.start_soon(write, number)
+    return responses
+
+
+@pytest.mark.parametrize("transport", ["botocore", "aiohttp"])
+def test_a_write_storm_on_one_session_stores_every_write_and_spares_other_users(serve: Serve, transport: str) -> None:
+    url = serve(transport=transport)
+    stormed = httpx.post(f"{url}/set", params={"key": "start", "value": "0"}).cookies["session"]
+    bystander = httpx.post(f"{url}/set", params={"key": "user", "value": "bob"}).cookies["session"]
+    before = read_times(url, bystander, count=40)
+
+    storm_over = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        during_storm = pool.submit(read_times, url, bystander, until=storm_over)
+        try:
+            responses = anyio.run(storm, url, stormed)
+        finally:
+            storm_over.set()
+        during = during_storm.result()
+
+    assert [response.status_code for response in responses] == [200] * STORM_WRITES
+    final = httpx.get(f"{url}/", headers=with_cookie(stormed)).json()["session"]
+    assert final == {"start": "0", **{f"key-{number}": str(number) for number in range(STORM_WRITES)}}
+    slowdown = statistics.median(during) / statistics.median(before)
+    assert slowdown <= 3, f"another user's median read was {slowdown:.1f}x slower during the storm"

@@ -3,8 +3,9 @@
     SESSION_TABLE=... SESSION_SECRET_KEY=... AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8001 \\
         python -m uvicorn tests.apps.counter:app --host 127.0.0.1 --port 8002
 
-The table must exist. With ``SESSION_CONFLICT_LOG=path``, every conditional write DynamoDB refuses (a conflict the
-middleware then merges and retries) appends a line to that file, from every worker process (the soak counts them).
+The table must exist. ``SESSION_TRANSPORT`` chooses the store's transport (``botocore`` or ``aiohttp``). With
+``SESSION_CONFLICT_LOG=path``, every conditional write DynamoDB refuses (a conflict the middleware then merges and
+retries) appends a line to that file, from every worker process (the soak counts them).
 
 Every response is the session as JSON, with the ``pid`` of the process that served it:
 
@@ -67,7 +68,10 @@ async def clear(request: Request) -> JSONResponse:
 
 
 def create_app() -> Starlette:
-    store = DynamoStore(boto3.Session(), table_name=os.environ["SESSION_TABLE"])
+    transport = os.environ.get("SESSION_TRANSPORT", "botocore")
+    if transport not in ("botocore", "aiohttp"):
+        raise ValueError(f"SESSION_TRANSPORT must be botocore or aiohttp, not {transport!r}")
+    store = DynamoStore(boto3.Session(), table_name=os.environ["SESSION_TABLE"], transport=transport)
     if os.environ.get("SESSION_CONFLICT_LOG"):
         store.client.meta.events.register("after-call.dynamodb", ConflictLog(os.environ["SESSION_CONFLICT_LOG"]))
     middleware = [Middleware(DynamoSessionMiddleware, store=store, secret_key=os.environ["SESSION_SECRET_KEY"])]

@@ -8,15 +8,19 @@ the tests can count what a store sent whichever transport sent it.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from collections.abc import Awaitable, Callable
+from binascii import crc32
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], str]
 
 # Headers that belong to one connection and are not passed on.
 _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -86,13 +90,17 @@ class LoopbackServer:
 
 class RecordingProxy(LoopbackServer):
     """Passes every request on to ``upstream`` and its answer back byte for byte (``x-amz-crc32`` still holds), and
-    lists the DynamoDB operation of each request it passed on (``X-Amz-Target``'s last part: ``"GetItem"``...)."""
+    lists the DynamoDB operation of each request it passed on (``X-Amz-Target``'s last part: ``"GetItem"``...).
+
+    An operation named in ``intercept`` is not passed on: the proxy answers it with what that factory makes.
+    """
 
     def __init__(self, upstream: str) -> None:
         super().__init__(self._forward)
         self._upstream = upstream.rstrip("/")
         self._client: aiohttp.ClientSession | None = None
         self.operations: list[str] = []
+        self.intercept: dict[str, Callable[[], web.Response]] = {}
 
     def take(self) -> list[str]:
         """The operations passed on since the last call, and start a new list."""
@@ -109,7 +117,10 @@ class RecordingProxy(LoopbackServer):
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._client is not None
         body = await request.read()
-        self.operations.append(request.headers.get("X-Amz-Target", "").rpartition(".")[2])
+        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        if operation in self.intercept:
+            return self.intercept[operation]()
+        self.operations.append(operation)
         headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
         async with self._client.request(
             request.method, self._upstream + request.path_qs, data=body, headers=headers, skip_auto_headers=["Accept"]
@@ -117,3 +128,28 @@ class RecordingProxy(LoopbackServer):
             payload = await answer.read()
             kept = {name: value for name, value in answer.headers.items() if name.lower() not in _HOP_BY_HOP}
             return web.Response(status=answer.status, body=payload, headers=kept)
+
+
+def answer(payload: dict[str, Any], status: int = 200, *, crc: int | None = None) -> web.Response:
+    """An answer as DynamoDB gives it: JSON 1.0 with the body's CRC32 in ``x-amz-crc32`` (or ``crc`` instead)."""
+    body = json.dumps(payload).encode()
+    checksum = crc32(body) & 0xFFFFFFFF if crc is None else crc
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": str(checksum)}
+    return web.Response(status=status, body=body, headers=headers)
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
+    """Start a loopback server with a handler and point DynamoDB clients made after it there; stopped after the test."""
+    servers: list[LoopbackServer] = []
+
+    def start(handler: Handler) -> str:
+        server = LoopbackServer(handler)
+        servers.append(server)
+        url = server.start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        return url
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,74 @@
+"""Which answers are DynamoDB's: every answer DynamoDB gives carries the CRC32 of its body in ``x-amz-crc32``.
+
+A proxy, a captive portal or a misconfigured endpoint that answers 200 with a page or a cut-off body sends no such
+header, and botocore's JSON parser would read its body as an answer with no item: "no session" for a read,
+"stored" for a write. The checks here run on the store's own client (both transports emit its events), so such an
+answer is a failure of the store, as a damaged one is:
+
+* ``needs-retry``, on every HTTP attempt that got an answer: a success without a numeric ``x-amz-crc32`` is not
+  DynamoDB's, and is refused at once (``UnexpectedAnswer``), before botocore's retry checks read the header.
+* ``after-call``, once per call that got a success: an answer whose body still does not match its ``x-amz-crc32``
+  after botocore's retries (botocore's standard mode retries it, then returns it as it is) is refused with
+  botocore's ``ChecksumError``. An answer given by a ``before-call`` handler (botocore's ``Stubber``) carries no
+  header and is not checked.
+"""
+
+from __future__ import annotations
+
+from binascii import crc32
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ChecksumError
+from botocore.hooks import BaseEventHooks
+
+__all__ = ["CRC32_HEADER", "UnexpectedAnswer", "check_answers"]
+
+CRC32_HEADER = "x-amz-crc32"
+
+
+class UnexpectedAnswer(BotoCoreError):
+    """A success answer that is not DynamoDB's (no numeric ``x-amz-crc32``): the store maps it to
+    ``StoreUnavailable``, as it maps every ``BotoCoreError``."""
+
+    fmt = "the endpoint's answer is not DynamoDB's: {reason}"
+
+
+class _Answer(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+
+def check_answers(events: BaseEventHooks) -> None:
+    """Register the checks on a DynamoDB client's events (``client.meta.events``); registering twice is harmless."""
+    events.register_first("needs-retry.dynamodb", _check_attempt, unique_id="starlette_dynamo_session.answer")
+    events.register_first("after-call.dynamodb", _check_call, unique_id="starlette_dynamo_session.checksum")
+
+
+def _check_attempt(response: tuple[_Answer, Any] | None = None, **kwargs: Any) -> None:
+    """Refuse a success attempt that carries no numeric ``x-amz-crc32``; anything else is botocore's to judge."""
+    if response is None or response[0].status_code >= 300:
+        return
+    checksum = response[0].headers.get(CRC32_HEADER)
+    if checksum is None:
+        raise UnexpectedAnswer(reason=f"no {CRC32_HEADER} header")
+    if not checksum.isascii() or not checksum.isdigit():
+        raise UnexpectedAnswer(reason=f"{CRC32_HEADER} is {checksum[:40]!r}, not a number")
+
+
+def _check_call(http_response: _Answer | None = None, **kwargs: Any) -> None:
+    """Refuse a success whose body does not match its ``x-amz-crc32`` (the last attempt's, once retries ran out)."""
+    if http_response is None or http_response.status_code >= 300:
+        return
+    checksum = http_response.headers.get(CRC32_HEADER)
+    if checksum is None or not checksum.isascii() or not checksum.isdigit():
+        return
+    actual = crc32(http_response.content) & 0xFFFFFFFF
+    if int(checksum) != actual:
+        raise ChecksumError(checksum_type="crc32", expected_checksum=checksum, actual_checksum=str(actual))
