@@ -18,7 +18,7 @@ Every response is the session as JSON, with the ``pid`` of the process that serv
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from starlette.applications import Starlette
@@ -68,9 +68,9 @@ async def clear(request: Request) -> JSONResponse:
 
 
 def create_app() -> Starlette:
-    transport = os.environ.get("SESSION_TRANSPORT", "botocore")
-    if transport not in ("botocore", "aiohttp"):
-        raise ValueError(f"SESSION_TRANSPORT must be botocore or aiohttp, not {transport!r}")
+    transport: Literal["botocore", "aiohttp"] = (
+        "aiohttp" if os.environ.get("SESSION_TRANSPORT") == "aiohttp" else "botocore"
+    )
     store = DynamoStore(boto3.Session(), table_name=os.environ["SESSION_TABLE"], transport=transport)
     if os.environ.get("SESSION_CONFLICT_LOG"):
         store.client.meta.events.register("after-call.dynamodb", ConflictLog(os.environ["SESSION_CONFLICT_LOG"]))
