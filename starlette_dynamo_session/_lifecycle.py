@@ -27,7 +27,7 @@ from starlette_dynamo_session._binding import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._codec import Changes, dumps, loads
 from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
-from starlette_dynamo_session._session import Loaded, Session, SessionState
+from starlette_dynamo_session._session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._signing import digest, new_token
 from starlette_dynamo_session._turns import WriteTurn, WriteTurns
 from starlette_dynamo_session._users import UserSessions
@@ -155,11 +155,15 @@ class SessionLifecycle:
             state.max_age = record.max_age
         return state
 
-    async def finish(self, state: SessionState) -> Outcome:
+    async def finish(self, state: SessionState, left: object) -> Outcome:
         """Decide what the request did to its session, carry it out against the store, and say which it was.
 
-        Raises ``SessionTooLarge`` (nothing was stored), ``TableNotFound`` or ``StoreUnavailable``.
+        ``left`` is the session as the request left it, what ``scope["session"]`` holds when the response starts:
+        the one ``load`` gave, a mapping that replaced it, or ``None`` to end it (``as_left``). Raises
+        ``SessionTooLarge`` (nothing was stored), ``TableNotFound``, ``StoreUnavailable``, or ``TypeError`` for a
+        ``left`` that is none of those.
         """
+        state.session = as_left(state.session, left)
         now = _now()
         loaded = state.loaded
         if loaded is None:

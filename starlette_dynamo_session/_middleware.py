@@ -145,7 +145,9 @@ class DynamoSessionMiddleware:
                 return
             if message["type"] == "http.response.start":
                 try:
-                    outcome = await self.lifecycle.finish(state)  # stored before the response starts
+                    # What scope["session"] holds now is stored (a framework may have replaced it), before the
+                    # response starts.
+                    outcome = await self.lifecycle.finish(state, scope.get("session"))
                 except SessionError as exc:
                     refused = True
                     await _refuse(scope, receive, send, exc, None if state.loaded is None else state.loaded.token)

@@ -3,7 +3,9 @@ connection that act on it."""
 
 from __future__ import annotations
 
+import enum
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +43,26 @@ class SkippedSession(Session):
     def mark_accessed(self) -> None:
         """Raise ``RuntimeError``: this path does not load or save sessions."""
         raise RuntimeError(SKIPPED)
+
+
+def as_left(session: Session, left: object) -> Session:
+    """The session as the request left it in ``scope["session"]``: the one it was given (``session``), a new one
+    holding a mapping that replaced it (Litestar's ``request.set_session``), or an empty one when ``None`` or a
+    sentinel (an enum member or a class, as Litestar's ``Empty`` from ``request.clear_session``) took its place,
+    which ends the session.
+
+    Raises ``TypeError`` for anything else, which the session could not store.
+    """
+    if left is session:
+        return session
+    if isinstance(left, Mapping):
+        replaced = Session(left)
+    elif left is None or isinstance(left, type | enum.Enum):
+        replaced = Session()
+    else:
+        raise TypeError(f"scope['session'] must be a mapping, or None to end the session, not {type(left).__name__}")
+    replaced.accessed = True
+    return replaced
 
 
 SKIPPED = (

@@ -73,15 +73,17 @@ async def test_stored_json_in_another_spelling_is_rewritten_once_in_the_canonica
 ) -> None:
     memory_store.records["token"] = dataclasses.replace(stored({}), data=b'{"user": "ada"}')
     state = await lifecycle.load("token")
-    assert await lifecycle.finish(state) == Written("token", 3600)
+    assert await lifecycle.finish(state, state.session) == Written("token", 3600)
     assert memory_store.records["token"].data == b'{"user":"ada"}'
-    assert await lifecycle.finish(await lifecycle.load("token")) == Unchanged()
+    state = await lifecycle.load("token")
+    assert await lifecycle.finish(state, state.session) == Unchanged()
 
 
 async def test_a_new_empty_session_is_unchanged_and_costs_nothing(
     lifecycle: SessionLifecycle, memory_store: MemoryStore
 ) -> None:
-    assert await lifecycle.finish(await lifecycle.load(None)) == Unchanged()
+    state = await lifecycle.load(None)
+    assert await lifecycle.finish(state, state.session) == Unchanged()
     assert memory_store.take() == []
 
 
@@ -90,7 +92,7 @@ async def test_a_new_session_is_written_at_version_one_under_a_new_token(
 ) -> None:
     state = await lifecycle.load(None)
     state.session["user"] = "ada"
-    outcome = await lifecycle.finish(state)
+    outcome = await lifecycle.finish(state, state.session)
     assert isinstance(outcome, Written) and outcome.max_age == 3600
     assert memory_store.take() == ["write"]
     assert memory_store.records[outcome.token].version == 1
@@ -100,7 +102,7 @@ async def test_a_session_read_and_not_changed_is_unchanged(
     lifecycle: SessionLifecycle, memory_store: MemoryStore
 ) -> None:
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
-    assert await lifecycle.finish(state) == Unchanged()
+    assert await lifecycle.finish(state, state.session) == Unchanged()
     assert memory_store.take() == []
 
 
@@ -109,7 +111,7 @@ async def test_a_changed_session_is_written_under_its_token_one_version_on(
 ) -> None:
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     state.session["n"] = 1
-    assert await lifecycle.finish(state) == Written("token", 3600)
+    assert await lifecycle.finish(state, state.session) == Written("token", 3600)
     assert memory_store.records["token"].version == 2
 
 
@@ -119,15 +121,42 @@ async def test_the_cookie_max_age_is_what_remains_of_the_absolute_lifetime(
     memory_store.records["token"] = stored({"user": "ada"}, age=600)
     state = await lifecycle.load("token")
     state.session["n"] = 1
-    outcome = await lifecycle.finish(state)
+    outcome = await lifecycle.finish(state, state.session)
     assert isinstance(outcome, Written) and 2999 <= (outcome.max_age or 0) <= 3000
 
 
 async def test_a_cleared_session_is_destroyed(lifecycle: SessionLifecycle, memory_store: MemoryStore) -> None:
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     state.session.clear()
-    assert await lifecycle.finish(state) == Destroyed()
+    assert await lifecycle.finish(state, state.session) == Destroyed()
     assert (memory_store.take(), memory_store.records) == (["remove"], {})
+
+
+async def test_a_mapping_left_in_place_of_the_session_replaces_its_data(
+    lifecycle: SessionLifecycle, memory_store: MemoryStore
+) -> None:
+    state = await loaded(lifecycle, memory_store, {"user": "ada", "cart": [1]})
+    assert await lifecycle.finish(state, {"user": "bob"}) == Written("token", 3600)
+    assert json.loads(memory_store.records["token"].data) == {"user": "bob"}
+    assert state.session.accessed
+
+
+@pytest.mark.parametrize("left", [None, {}], ids=["None", "an empty mapping"])
+async def test_none_or_an_empty_mapping_left_in_place_of_the_session_ends_it(
+    lifecycle: SessionLifecycle, memory_store: MemoryStore, left: object
+) -> None:
+    state = await loaded(lifecycle, memory_store, {"user": "ada"})
+    assert await lifecycle.finish(state, left) == Destroyed()
+    assert memory_store.records == {}
+
+
+async def test_anything_else_left_in_place_of_the_session_is_a_type_error_and_stores_nothing(
+    lifecycle: SessionLifecycle, memory_store: MemoryStore
+) -> None:
+    state = await loaded(lifecycle, memory_store, {"user": "ada"})
+    with pytest.raises(TypeError, match="must be a mapping"):
+        await lifecycle.finish(state, ["not", "a", "mapping"])
+    assert (memory_store.take(), json.loads(memory_store.records["token"].data)) == ([], {"user": "ada"})
 
 
 async def test_a_regenerated_session_moves_to_a_new_token_in_one_write(
@@ -135,7 +164,7 @@ async def test_a_regenerated_session_moves_to_a_new_token_in_one_write(
 ) -> None:
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     state.regenerate = True
-    outcome = await lifecycle.finish(state)
+    outcome = await lifecycle.finish(state, state.session)
     assert isinstance(outcome, Written) and outcome.token != "token"
     assert memory_store.take() == ["replace"]
     assert list(memory_store.records) == [outcome.token]
@@ -148,7 +177,7 @@ async def test_an_idle_deadline_a_tenth_of_the_window_old_is_refreshed_without_a
     record = stored({"user": "ada"})
     memory_store.records["token"] = dataclasses.replace(record, expiry=datetime.now(UTC) + timedelta(seconds=89))
     state = await lifecycle.load("token")
-    assert await lifecycle.finish(state) == Refreshed()
+    assert await lifecycle.finish(state, state.session) == Refreshed()
     assert memory_store.records["token"].expiry.timestamp() == pytest.approx(
         (datetime.now(UTC) + timedelta(seconds=100)).timestamp(), abs=5
     )
@@ -160,7 +189,7 @@ async def test_a_lost_race_is_merged_with_the_returned_item_without_a_read(
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     another_request_writes(memory_store, {"user": "ada", "theirs": 1})
     state.session["mine"] = 2
-    assert await lifecycle.finish(state) == Written("token", 3600)
+    assert await lifecycle.finish(state, state.session) == Written("token", 3600)
     assert memory_store.take() == ["write", "write"]
     assert json.loads(memory_store.records["token"].data) == {"user": "ada", "theirs": 1, "mine": 2}
     assert memory_store.records["token"].version == 3
@@ -178,7 +207,7 @@ async def test_a_lost_race_whose_winner_is_unknown_reads_it_once(memory_store: M
     lifecycle = SessionLifecycle(store, LIFETIME)
     state = await loaded(lifecycle, store, {"user": "ada"})
     state.session["mine"] = 1
-    assert await lifecycle.finish(state) == Written("token", 3600)
+    assert await lifecycle.finish(state, state.session) == Written("token", 3600)
     assert store.take() == ["write", "read", "write"]
 
 
@@ -188,7 +217,7 @@ async def test_a_session_destroyed_meanwhile_is_never_resurrected(
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     del memory_store.records["token"]
     state.session["late"] = 1
-    assert await lifecycle.finish(state) == Destroyed()
+    assert await lifecycle.finish(state, state.session) == Destroyed()
     assert memory_store.records == {}
 
 
@@ -198,7 +227,7 @@ async def test_a_regeneration_that_lost_a_race_keeps_the_winners_keys_under_the_
     state = await loaded(lifecycle, memory_store, {"user": "ada"})
     another_request_writes(memory_store, {"user": "ada", "theirs": 1})
     state.regenerate = True
-    outcome = await lifecycle.finish(state)
+    outcome = await lifecycle.finish(state, state.session)
     assert isinstance(outcome, Written)
     assert list(memory_store.records) == [outcome.token]
     assert json.loads(memory_store.records[outcome.token].data) == {"user": "ada", "theirs": 1}
@@ -224,7 +253,7 @@ async def test_retries_back_off_on_the_event_loop_and_give_up_leaving_the_stored
     before = store.records["token"]
     state.session["mine"] = 1
     with pytest.raises(StoreUnavailable, match=f"after {MAX_WRITE_ATTEMPTS} conflicting writes"):
-        await lifecycle.finish(state)
+        await lifecycle.finish(state, state.session)
     assert store.take() == ["write"] * MAX_WRITE_ATTEMPTS
     assert len(pauses) == MAX_WRITE_ATTEMPTS - 1
     assert all(0 <= pause <= CONFLICT_BACKOFF_CAP for pause in pauses)
@@ -235,7 +264,7 @@ async def test_a_lifetime_already_over_stores_nothing(memory_store: MemoryStore)
     lifecycle = SessionLifecycle(memory_store, Lifetime(max_age=0))
     state = await lifecycle.load(None)
     state.session["user"] = "ada"
-    assert await lifecycle.finish(state) == Destroyed()
+    assert await lifecycle.finish(state, state.session) == Destroyed()
     assert (memory_store.take(), memory_store.records) == ([], {})
 
 
@@ -244,7 +273,7 @@ async def test_a_session_past_a_shortened_lifetime_is_deleted_at_its_next_write(
     memory_store.records["token"] = stored({"user": "ada"}, age=120)
     state = await lifecycle.load("token")
     state.session["n"] = 1
-    assert await lifecycle.finish(state) == Destroyed()
+    assert await lifecycle.finish(state, state.session) == Destroyed()
     assert memory_store.records == {}
 
 
@@ -256,5 +285,5 @@ async def test_a_new_session_whose_first_write_conflicts_is_an_error_not_a_merge
     state = await lifecycle.load(None)
     state.session["user"] = "ada"
     with pytest.raises(SessionConflict):
-        await lifecycle.finish(state)
+        await lifecycle.finish(state, state.session)
     assert json.loads(memory_store.records["taken"].data) == {"someone": "else"}
