@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import types
+
 import starlette_dynamo_session
+import starlette_dynamo_session.testing
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {name for name in dir(starlette_dynamo_session) if not name.startswith("_")}
+    public = {
+        name
+        for name in dir(starlette_dynamo_session)
+        if not name.startswith("_") and not isinstance(getattr(starlette_dynamo_session, name), types.ModuleType)
+    }
     assert set(starlette_dynamo_session.__all__) - {"__version__"} == public
     assert starlette_dynamo_session.__all__[1:] == sorted(starlette_dynamo_session.__all__[1:], key=str.casefold)
 
@@ -60,3 +67,8 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "StoreUnavailable",
         "TableNotFound",
     ]
+
+
+def test_the_testing_module_publishes_the_memory_store() -> None:
+    assert starlette_dynamo_session.testing.__all__ == ["MemoryStore"]
+    assert starlette_dynamo_session.testing.MemoryStore.__module__ == "starlette_dynamo_session.testing"
