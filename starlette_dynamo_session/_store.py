@@ -25,6 +25,7 @@ from starlette_dynamo_session._exceptions import (
     TableNotFound,
 )
 from starlette_dynamo_session._item import ItemLayout
+from starlette_dynamo_session._pipeline import Pipeline
 from starlette_dynamo_session._signing import digest
 from starlette_dynamo_session._transport import BotocoreTransport, Transport
 from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
@@ -496,7 +497,7 @@ class DynamoStore:
 def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:
     """The aiohttp transport for ``client``, signing with ``session``'s credentials; aiohttp is imported only here."""
     try:
-        from starlette_dynamo_session._aiohttp import AiohttpTransport
+        from starlette_dynamo_session._aiohttp import AiohttpSend
     except ImportError as exc:
         if exc.name is None or exc.name.partition(".")[0] != "aiohttp":
             raise
@@ -504,4 +505,6 @@ def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transp
             "DynamoStore(transport='aiohttp') needs aiohttp: pip install \"starlette-dynamo-session[aiohttp]\"",
             name=exc.name,
         ) from exc
-    return AiohttpTransport(client, session.get_credentials())
+    config: Any = client.meta.config
+    send = AiohttpSend(int(config.max_pool_connections), config.connect_timeout, config.read_timeout)
+    return Pipeline(client, session.get_credentials(), send)

@@ -316,9 +316,22 @@ def test_a_limit_below_one_is_refused(memory_store: MemoryStore, limit: int) -> 
         DynamoSessionMiddleware(Starlette(), memory_store, SECRET_KEY, max_sessions_per_user=limit)
 
 
-def test_a_limit_needs_a_store_that_can_list_and_revoke(memory_store: MemoryStore) -> None:
+class SessionsOnlyStore:
+    """A store of the three coroutines the middleware needs, and nothing for users' sessions."""
+
+    async def read(self, token: str) -> None:
+        return None
+
+    async def write(self, token: str, record: object, *, replacing: str | None = None) -> None:
+        return None
+
+    async def remove(self, token: str) -> None:
+        return None
+
+
+def test_a_limit_needs_a_store_that_can_list_and_revoke() -> None:
     with pytest.raises(ValueError, match="needs a store that can list and revoke"):
-        DynamoSessionMiddleware(Starlette(), memory_store, SECRET_KEY, max_sessions_per_user=3)
+        DynamoSessionMiddleware(Starlette(), SessionsOnlyStore(), SECRET_KEY, max_sessions_per_user=3)
 
 
 def test_last_seen_is_written_at_most_once_per_interval(
