@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from starlette_dynamo_session._aiohttp import AiohttpSend
 from starlette_dynamo_session._answers import check_answers
 from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._binding import BINDING_NAMES
@@ -27,7 +28,7 @@ from starlette_dynamo_session._exceptions import (
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._pipeline import Pipeline
 from starlette_dynamo_session._signing import digest
-from starlette_dynamo_session._transport import BotocoreTransport, Transport
+from starlette_dynamo_session._transport import AutoTransport, BotocoreTransport, Transport
 from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
 
 if TYPE_CHECKING:
@@ -100,26 +101,28 @@ class DynamoStore:
     * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **created_name**,
       **version_name**, **max_age_name** - *(optional)* the table and its attribute names.
     * **config** - *(optional)* a ``botocore.config.Config`` merged on top of the store's defaults
-      (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections; 8 on the aiohttp transport).
+      (standard retries, 2 s connect and 3 s read timeouts, 32 pooled connections on the botocore transport and 8
+      otherwise).
     * **seal_data** - *(optional)* ``True`` (the default) stores the data attribute sealed: encrypted and
       authenticated (AES-256-GCM, a fresh nonce per write) under a key derived from the session token, which is
       never stored, and bound to the item, so a copy of the table reveals no session content. ``False`` stores the
       data as it is. Data that does not open (another setting, tampered with, copied from another item) reads as an
       unknown session.
-    * **transport** - *(optional)* how the coroutines (``read``, ``write``, ``remove``: the middleware's requests)
-      reach DynamoDB. ``"botocore"`` (the default) calls the client in worker threads, so its event handlers,
-      moto's ``mock_aws`` and botocore instrumentation see every request. ``"aiohttp"`` sends them over aiohttp on
-      the event loop (asyncio only; ``pip install "starlette-dynamo-session[aiohttp]"``), serialized, signed,
-      retried and parsed by botocore's own code with the session's credentials, to the client's endpoint and
-      region, with the client's Config (timeouts, retry attempts, and ``max_pool_connections``, 8 by default
-      here, which also bounds the requests in flight). It needs the session for its credentials, so it cannot be
-      combined with ``client``, and it follows botocore's standard retry mode only. Close it with
+    * **transport** - *(optional)* how the coroutines (``read``, ``write``, ``remove`` and the users' API: the
+      middleware's requests) reach DynamoDB. ``"auto"`` (the default) is ``"aiohttp"`` under asyncio and
+      ``"botocore"`` under any other event loop (trio), decided per call; with ``client``, it is ``"botocore"``.
+      ``"aiohttp"`` sends them over aiohttp on the event loop, with no worker thread: serialized, signed, retried and
+      parsed by botocore's own code with the session's credentials, to the client's endpoint and region, with the
+      client's Config (timeouts, retry attempts, and ``max_pool_connections``, 8 by default here, which also bounds
+      the requests in flight); the session's handlers see each call (``before-call``, ``after-call``) and each
+      attempt (``before-send``) as on the botocore client, and may answer them (moto's ``mock_aws`` does). It needs
+      the session for its credentials, so it cannot be combined with ``client``, and it follows botocore's standard
+      retry mode only. ``"botocore"`` calls the client in worker threads. Close the store with
       ``await store.aclose()`` (for example in the application's lifespan); a loop that ends through
       ``asyncio.run``, anyio or uvicorn closes its connections itself. The synchronous methods always use the client.
 
     Raises ``ValueError`` when ``client`` comes with ``session``, ``config`` or ``transport="aiohttp"``, when two
-    attribute names are the same or one is empty, or for an unknown transport; ``ImportError`` for
-    ``transport="aiohttp"`` without aiohttp installed.
+    attribute names are the same or one is empty, or for an unknown transport.
     """
 
     def __init__(
@@ -136,7 +139,7 @@ class DynamoStore:
         version_name: str = DEFAULT_VERSION_NAME,
         max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
-        transport: Literal["botocore", "aiohttp"] = "botocore",
+        transport: Literal["auto", "botocore", "aiohttp"] = "auto",
         seal_data: bool = True,
     ) -> None:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
@@ -146,8 +149,8 @@ class DynamoStore:
             raise ValueError(f"attribute names must differ from the bound sessions' {BINDING_NAMES!r}, got {names!r}")
         if not all(names) or not table_name:
             raise ValueError("the table name and attribute names must not be empty")
-        if transport not in ("botocore", "aiohttp"):
-            raise ValueError(f"transport must be 'botocore' or 'aiohttp', not {transport!r}")
+        if transport not in ("auto", "botocore", "aiohttp"):
+            raise ValueError(f"transport must be 'auto', 'botocore' or 'aiohttp', not {transport!r}")
         if client is not None:
             if session is not None or config is not None:
                 raise ValueError("pass either client= or session=/config=, not both: a client is already configured")
@@ -156,7 +159,7 @@ class DynamoStore:
             self._client = client
         else:
             session = session if session is not None else boto3.Session()
-            defaults = DEFAULT_AIOHTTP_CONFIG if transport == "aiohttp" else DEFAULT_CONFIG
+            defaults = DEFAULT_CONFIG if transport == "botocore" else DEFAULT_AIOHTTP_CONFIG
             self._client = session.client("dynamodb", config=defaults.merge(config or Config()))
         check_answers(self._client.meta.events)
         self._table_name = table_name
@@ -170,11 +173,10 @@ class DynamoStore:
             "#created": created_name,
             "#version": version_name,
         }
-        self._transport: Transport = (
-            BotocoreTransport(self._client)
-            if session is None or transport == "botocore"
-            else _aiohttp_transport(self._client, session)
-        )
+        self._transport: Transport = BotocoreTransport(self._client)
+        if session is not None and transport != "botocore":
+            pipeline = _aiohttp_transport(self._client, session)
+            self._transport = pipeline if transport == "aiohttp" else AutoTransport(pipeline, self._transport)
         self._users = UserIndex(self._send, table_name, self._layout)
 
     @property
@@ -494,17 +496,9 @@ class DynamoStore:
             store_call_finished(operation, time.perf_counter() - began, None)
 
 
-def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:
-    """The aiohttp transport for ``client``, signing with ``session``'s credentials; aiohttp is imported only here."""
-    try:
-        from starlette_dynamo_session._aiohttp import AiohttpSend
-    except ImportError as exc:
-        if exc.name is None or exc.name.partition(".")[0] != "aiohttp":
-            raise
-        raise ImportError(
-            "DynamoStore(transport='aiohttp') needs aiohttp: pip install \"starlette-dynamo-session[aiohttp]\"",
-            name=exc.name,
-        ) from exc
+def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Pipeline:
+    """The aiohttp transport for ``client``: botocore's pipeline over aiohttp, signing with ``session``'s
+    credentials."""
     config: Any = client.meta.config
     send = AiohttpSend(int(config.max_pool_connections), config.connect_timeout, config.read_timeout)
     return Pipeline(client, session.get_credentials(), send)

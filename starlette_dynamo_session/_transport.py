@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -14,7 +15,7 @@ from botocore import xform_name
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-__all__ = ["BotocoreTransport", "Transport"]
+__all__ = ["AutoTransport", "BotocoreTransport", "Transport"]
 
 
 class Transport(Protocol):
@@ -57,3 +58,27 @@ class BotocoreTransport:
 
     async def aclose(self) -> None:
         """Nothing to close: the client's connections are botocore's, and its threads are anyio's."""
+
+
+class AutoTransport:
+    """``transport="auto"``: the ``on_asyncio`` transport under asyncio, ``other`` under any other event loop (trio),
+    decided per call."""
+
+    def __init__(self, on_asyncio: Transport, other: Transport) -> None:
+        self._on_asyncio = on_asyncio
+        self._other = other
+
+    async def call(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Send one request through the transport of the running event loop."""
+        return await self._current().call(operation, request)
+
+    async def aclose(self) -> None:
+        """Close what the running event loop's transport holds open."""
+        await self._current().aclose()
+
+    def _current(self) -> Transport:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._other
+        return self._on_asyncio

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
-import sys
 import threading
 import time
 import warnings
@@ -365,14 +364,6 @@ def test_an_unknown_transport_is_refused() -> None:
 def test_retry_modes_other_than_standard_are_refused(mode: str) -> None:
     with pytest.raises(ValueError, match=f"standard retry mode, not '{mode}'"):
         make_store("aiohttp", retries={"mode": mode})
-
-
-def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "aiohttp", None)  # what an environment without aiohttp gives: ImportError
-    monkeypatch.delitem(sys.modules, "starlette_dynamo_session._aiohttp", raising=False)
-    with pytest.raises(ImportError, match=r'pip install "starlette-dynamo-session\[aiohttp\]"'):
-        DynamoStore(transport="aiohttp")
-    assert DynamoStore(transport="botocore").table_name == "sessions"
 
 
 def test_the_aiohttp_transport_allows_8_requests_in_flight_unless_the_config_says_otherwise() -> None:
