@@ -402,6 +402,24 @@ def test_python_m_demo_app_on_a_port_in_use_is_one_line_that_says_how_to_pick_an
     assert refused.stderr.strip().splitlines() == [f"ERROR:    Port {port} is in use: pass --port N or set PORT"]
 
 
+def test_python_m_demo_app_with_aws_and_no_region_is_one_line_that_says_what_to_set() -> None:
+    environment = demo_environment()
+    environment.pop("AWS_DEFAULT_REGION")
+    refused = subprocess.run(
+        demo_command("--aws", "--port", str(free_port())),
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "ERROR:    No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)"
+    )
+    assert "Traceback" not in refused.stderr
+
+
 def test_python_m_demo_app_with_an_endpoint_and_only_aws_region_needs_the_table_or_create_table(
     tmp_path: Path,
 ) -> None:
