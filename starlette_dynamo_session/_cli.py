@@ -50,13 +50,14 @@ def open_store(args: argparse.Namespace) -> DynamoStore:
 
 
 def command_line(command: str, args: argparse.Namespace) -> str:
-    """The command line that runs ``command`` on the table (and region) that ``args`` name."""
+    """The command line that runs ``command`` on the table, region and attribute names that ``args`` give."""
     words = [*PROGRAM.split(), command, "--table", args.table]
     if args.region:
         words += ["--region", args.region]
-    token = getattr(args, "token_attribute", DEFAULT_TOKEN_NAME)
-    if command != "ping" and token != DEFAULT_TOKEN_NAME:
-        words += ["--token-attribute", token]
+    for option, default in (("token_attribute", DEFAULT_TOKEN_NAME), ("ttl_attribute", DEFAULT_TTL_NAME)):
+        value = getattr(args, option, default)
+        if value != default:
+            words += ["--" + option.replace("_", "-"), value]
     return shlex.join(words)
 
 

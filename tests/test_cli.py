@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session.__main__ import main
+from tests.support.environment import FAKE_CREDENTIALS
 from tests.test_users import ROUTES
 
 
@@ -47,12 +48,13 @@ def test_a_missing_table_is_one_line_with_the_command_that_creates_it(
     )
 
 
-def test_the_command_that_creates_a_missing_table_keeps_the_region_option(
+def test_the_command_that_creates_a_missing_table_keeps_the_region_and_attribute_options(
     aws: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["list-sessions", "--table", "missing", "--region", "eu-west-3", "ada"]) == 1
+    options = ["--table", "missing", "--region", "eu-west-3", "--token-attribute", "id"]
+    assert main(["list-sessions", *options, "ada"]) == 1
     fix = capsys.readouterr().err.partition("Fix: ")[2]
-    assert fix == "run `python -m starlette_dynamo_session create-table --table missing --region eu-west-3`\n"
+    assert fix == f"run `python -m starlette_dynamo_session create-table {' '.join(options)}`\n"
 
 
 def test_a_table_keyed_on_another_attribute_is_one_line_that_points_to_doctor(
@@ -92,8 +94,22 @@ def test_an_unreachable_endpoint_is_one_line_and_exit_1_without_traceback(monkey
     )
     assert result.returncode == 1
     assert result.stderr.startswith("error: DynamoDB DescribeTable failed (EndpointConnectionError")
+    assert result.stderr.endswith(
+        ". Fix: check the endpoint (AWS_ENDPOINT_URL_DYNAMODB) and the region (--region, AWS_REGION), and the network\n"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_missing_credentials_are_one_line_that_names_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in FAKE_CREDENTIALS:
+        monkeypatch.delenv(name)
+    assert main(["ping"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: DynamoDB DescribeTable failed (NoCredentialsError")
+    assert error.endswith(". Fix: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n")
 
 
 def test_a_missing_region_is_one_line_that_names_the_option_and_the_variables(
