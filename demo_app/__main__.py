@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         listener = listening_socket(args.port)
     except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        logger.error("Port %d is in use: pass --port N or set PORT", args.port)
+        problem = (
+            f"Port {args.port} is in use" if exc.errno == errno.EADDRINUSE else f"Cannot listen on port {args.port}"
+        )
+        logger.error("%s (%s): pass --port N or set PORT", problem, exc.strerror)
         return 1
     secret_key = os.environ.get("SESSION_SECRET_KEY") or ""
     if not secret_key:
@@ -86,8 +87,8 @@ def choose_backend(*, use_aws: bool, environ: Mapping[str, str] = os.environ) ->
 
 def configured_session(backend: Literal["endpoint", "aws"]) -> boto3.Session:
     """The session for the configured DynamoDB: the SDK's defaults (environment, profile, config files). For an
-    endpoint, when those hold no credentials, local ones that any DynamoDB Local accepts. Contacts no AWS service
-    (looking for credentials may ask the instance metadata service). Raises nothing."""
+    endpoint, when those hold no credentials, local ones that any DynamoDB Local accepts. Sends nothing to DynamoDB
+    (looking for credentials may ask the instance metadata service, as any AWS SDK does). Raises nothing."""
     session = boto3.Session()
     if backend == "endpoint" and session.get_credentials() is None:
         session = _local_session(region_name=session.region_name)

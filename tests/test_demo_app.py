@@ -399,7 +399,9 @@ def test_python_m_demo_app_on_a_port_in_use_is_one_line_that_says_how_to_pick_an
             timeout=STARTUP_TIMEOUT,
         )
     assert refused.returncode == 1
-    assert refused.stderr.strip().splitlines() == [f"ERROR:    Port {port} is in use: pass --port N or set PORT"]
+    assert refused.stderr.strip().splitlines() == [
+        f"ERROR:    Port {port} is in use (Address already in use): pass --port N or set PORT"
+    ]
 
 
 def test_python_m_demo_app_with_aws_and_no_region_is_one_line_that_says_what_to_set() -> None:
