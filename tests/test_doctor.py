@@ -247,12 +247,66 @@ def test_a_table_that_is_not_active_is_a_finding_that_says_to_wait_for_it(moto_s
     )
 
 
+def test_a_table_being_updated_is_a_note_that_needs_no_fix(moto_store: DynamoStore) -> None:
+    def updating(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["Table"]["TableStatus"] = "UPDATING"
+
+    moto_store.client.meta.events.register("after-call.dynamodb.DescribeTable", updating)
+    [status] = [finding for finding in diagnose(moto_store) if finding.check == "status"]
+    assert status.line() == "NOTE status: the table is UPDATING: usable, the change is still being applied"
+
+
+def test_an_index_that_is_not_active_is_a_finding_that_says_to_wait_for_it(
+    moto_session: boto3.Session, table: str
+) -> None:
+    make_table(moto_session, table, index=("by-user", "user"))
+    store = DynamoStore(moto_session, table_name=table)
+
+    def creating(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"] = "CREATING"
+
+    store.client.meta.events.register("after-call.dynamodb.DescribeTable", creating)
+    [index] = [finding for finding in diagnose(store, [ExpectedIndex("by-user", "user")]) if "index" in finding.check]
+    assert index.line() == (
+        "FIX  index by-user: CREATING, not ACTIVE. Fix: wait until it is ACTIVE (a new index is built from the "
+        "table's items first)"
+    )
+
+
+def after_error(store: DynamoStore) -> str:
+    """The fix doctor gives for an error it does not know."""
+    return (
+        "correct what DynamoDB's message says (credentials, region, table name), then run `python -m "
+        f"starlette_dynamo_session doctor --table {store.table_name} --region us-east-1` again"
+    )
+
+
+def test_an_unknown_error_from_describe_time_to_live_says_to_correct_it_and_run_doctor_again(
+    moto_store: DynamoStore,
+) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("InternalServerError", operations={"DescribeTimeToLive"})
+    [ttl] = [finding for finding in diagnose(moto_store) if finding.check == "ttl"]
+    assert (ttl.message, ttl.fix) == (
+        "DescribeTimeToLive failed (InternalServerError): injected",
+        after_error(moto_store),
+    )
+
+
+def test_a_permission_that_cannot_be_checked_says_to_correct_the_error_and_run_doctor_again(
+    moto_store: DynamoStore,
+) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("InternalServerError", operations={"GetItem"})
+    [finding] = [finding for finding in diagnose(moto_store) if finding.severity == "fix"]
+    assert (finding.message, finding.fix) == (
+        "dynamodb:GetItem could not be checked (InternalServerError): injected",
+        after_error(moto_store),
+    )
+
+
 def test_an_error_doctor_does_not_know_says_to_correct_it_and_run_doctor_again(moto_store: DynamoStore) -> None:
     FaultInjector(moto_store.client.meta.events).fail("UnrecognizedClientException", operations={"DescribeTable"})
     assert [finding.line() for finding in diagnose(moto_store)] == [
-        "FIX  table: DescribeTable failed (UnrecognizedClientException): injected. Fix: correct what DynamoDB's "
-        "message says (credentials, region, table name), then run `python -m starlette_dynamo_session doctor "
-        f"--table {moto_store.table_name} --region us-east-1` again"
+        f"FIX  table: DescribeTable failed (UnrecognizedClientException): injected. Fix: {after_error(moto_store)}"
     ]
 
 
