@@ -1,26 +1,30 @@
-"""``python -m demo_app [--port N] [--create-table]``: serve the demo on 127.0.0.1 with uvicorn.
+"""``python -m demo_app [--port N] [--aws] [--create-table]``: serve the demo on 127.0.0.1 with uvicorn.
 
-With no AWS settings at all, the sessions go to an embedded DynamoDB (moto's server, in this process, on
-loopback). With ``AWS_ENDPOINT_URL_DYNAMODB`` or real AWS settings they go there, and the table is created only
-when ``--create-table`` is given.
+By default the sessions go to an embedded DynamoDB (moto's server, in this process, on loopback), whatever AWS
+configuration the machine has: the demo never reads ``~/.aws`` then. With ``AWS_ENDPOINT_URL_DYNAMODB`` they go to
+that endpoint (DynamoDB Local, say), and with ``--aws`` to the configured AWS account; in both, the table is created
+only when ``--create-table`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import secrets
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from types import FrameType
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import boto3
+import botocore.session
 import uvicorn
+from botocore.exceptions import NoRegionError
 from uvicorn.logging import DefaultFormatter
 
 from demo_app.app import create_app
@@ -31,24 +35,27 @@ logger = logging.getLogger("demo_app")
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_TABLE = "sessions"
-# Any of these, or a profile in the AWS config or credentials file, means "use AWS, not the embedded DynamoDB".
-AWS_SETTINGS = (
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 EMBEDDED_REGION = "us-east-1"
+# The access key of the credentials for a DynamoDB that accepts any (the embedded one, DynamoDB Local); its secret
+# is the same. Nothing else would take them.
+LOCAL_ACCESS_KEY = "demo"
+
+Backend = Literal["embedded", "endpoint", "aws"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the demo until Ctrl-C (or SIGTERM); return the process exit status."""
+    """Serve the demo until Ctrl-C (or SIGTERM); return the process exit status (1 when it cannot start)."""
     args = _parse_args(argv)
     _configure_logging()
+    try:
+        listener = listening_socket(args.port)
+    except OSError as exc:
+        problem = (
+            f"Port {args.port} is in use" if exc.errno == errno.EADDRINUSE else f"Cannot listen on port {args.port}"
+        )
+        logger.error("%s (%s): pass --port N or set PORT", problem, exc.strerror)
+        return 1
     secret_key = os.environ.get("SESSION_SECRET_KEY") or ""
     if not secret_key:
         secret_key = secrets.token_urlsafe(32)
@@ -57,36 +64,74 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ExitStack() as stack:
-            session = boto3.Session()
-            if uses_aws(session):
-                store = DynamoStore(session, table_name=args.table)
-                if not _prepare_aws(store, create_table=args.create_table):
-                    return 1
-            else:
-                endpoint = stack.enter_context(embedded_dynamodb())
-                store = embedded_store(endpoint, table_name=args.table)
-                store.create_table()
-                logger.info(
-                    "No AWS settings found: embedded DynamoDB (moto) at %s with table %r, in memory until the demo "
-                    "stops",
-                    endpoint,
-                    args.table,
-                )
+            stack.callback(listener.close)
+            store = _open_store(stack, choose_backend(use_aws=args.aws), args)
+            if store is None:
+                return 1
             app = create_app(store, secret_key=secret_key)
             config = uvicorn.Config(app, host=HOST, port=args.port, timeout_graceful_shutdown=5)
-            _Server(config).run()  # returns after a signal once uvicorn has shut down
+            _Server(config).run(sockets=[listener])  # returns after a signal once uvicorn has shut down
     except KeyboardInterrupt:
         pass
     logger.info("Demo stopped")
     return 0
 
 
-def uses_aws(session: boto3.Session) -> bool:
-    """Whether the environment names a DynamoDB endpoint or AWS credentials, rather than nothing at all.
+def choose_backend(*, use_aws: bool, environ: Mapping[str, str] = os.environ) -> Backend:
+    """Where the sessions go: ``"aws"`` with ``--aws``, else ``"endpoint"`` when ``AWS_ENDPOINT_URL_DYNAMODB`` is
+    set, else ``"embedded"``, whatever the AWS config files hold. Raises nothing."""
+    if use_aws:
+        return "aws"
+    return "endpoint" if environ.get(ENDPOINT_VARIABLE) else "embedded"
 
-    Only environment variables and the AWS config files are read: the instance metadata service is not asked.
-    """
-    return any(os.environ.get(name) for name in AWS_SETTINGS) or bool(session.available_profiles)
+
+def configured_session(backend: Literal["endpoint", "aws"]) -> boto3.Session:
+    """The session for the configured DynamoDB: the SDK's defaults (environment, profile, config files). For an
+    endpoint, when those hold no credentials, local ones that any DynamoDB Local accepts. Sends nothing to DynamoDB
+    (looking for credentials may ask the instance metadata service, as any AWS SDK does). Raises nothing."""
+    session = boto3.Session()
+    if backend == "endpoint" and session.get_credentials() is None:
+        session = _local_session(region_name=session.region_name)
+    return session
+
+
+def embedded_session() -> boto3.Session:
+    """A session that reads no AWS configuration at all (no ``~/.aws`` file, no profile): local credentials and
+    ``EMBEDDED_REGION``, for the embedded DynamoDB only. Raises nothing."""
+    # Each variable: (config file key, environment variables, default, conversion): none of them read from anywhere.
+    core = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+    return _local_session(botocore_session=core, region_name=EMBEDDED_REGION)
+
+
+def _local_session(
+    *, region_name: str | None, botocore_session: botocore.session.Session | None = None
+) -> boto3.Session:
+    """A session with the local credentials."""
+    return boto3.Session(
+        aws_access_key_id=LOCAL_ACCESS_KEY,
+        aws_secret_access_key=LOCAL_ACCESS_KEY,
+        region_name=region_name,
+        botocore_session=botocore_session,
+    )
+
+
+def listening_socket(port: int) -> socket.socket:
+    """A TCP socket bound to ``HOST:port``, for uvicorn to listen on. Raises ``OSError`` (``EADDRINUSE`` when the
+    port is taken)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((HOST, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 @contextmanager
@@ -105,18 +150,36 @@ def embedded_dynamodb() -> Iterator[str]:
 
 
 def embedded_store(endpoint: str, *, table_name: str) -> DynamoStore:
-    """A store on the embedded DynamoDB at ``endpoint``, with dummy credentials that nothing else would accept."""
-    session = boto3.Session(
-        aws_access_key_id="demo",
-        aws_secret_access_key="demo",  # noqa: S106 - moto accepts any credentials
-        region_name=EMBEDDED_REGION,
-    )
-    return DynamoStore(client=session.client("dynamodb", endpoint_url=endpoint), table_name=table_name)
+    """A store on the embedded DynamoDB at ``endpoint``, made from ``embedded_session()``. Raises nothing."""
+    client = embedded_session().client("dynamodb", endpoint_url=endpoint)
+    return DynamoStore(client=client, table_name=table_name)
 
 
-def _prepare_aws(store: DynamoStore, *, create_table: bool) -> bool:
+def _open_store(stack: ExitStack, backend: Backend, args: argparse.Namespace) -> DynamoStore | None:
+    """The demo's store on ``backend``, its table ready; ``None`` (after logging why) when it cannot be used."""
+    if backend == "embedded":
+        endpoint = stack.enter_context(embedded_dynamodb())
+        store = embedded_store(endpoint, table_name=args.table)
+        store.create_table()
+        logger.info(
+            "Sessions go to an embedded DynamoDB (moto) at %s, table %r, in memory until the demo stops (set %s or "
+            "pass --aws to use another)",
+            endpoint,
+            args.table,
+            ENDPOINT_VARIABLE,
+        )
+        return store
+    try:
+        store = DynamoStore(configured_session(backend), table_name=args.table)
+    except NoRegionError:
+        logger.error("No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)")
+        return None
+    return store if _prepare(store, create_table=args.create_table) else None
+
+
+def _prepare(store: DynamoStore, *, create_table: bool) -> bool:
     """Create or check the table on the configured DynamoDB; log why not and return ``False`` when it fails."""
-    where = store.client.meta.endpoint_url
+    where = f"{store.client.meta.endpoint_url} ({store.client.meta.region_name})"
     try:
         if create_table:
             store.create_table()
@@ -144,11 +207,14 @@ class _Server(uvicorn.Server):
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m demo_app",
-        description="Serve the starlette-dynamo-session demo on 127.0.0.1. With no AWS settings it runs an "
-        "embedded DynamoDB (moto); otherwise it uses AWS_ENDPOINT_URL_DYNAMODB or your AWS account. "
-        "SESSION_SECRET_KEY sets the cookie signing key.",
+        description="Serve the starlette-dynamo-session demo on 127.0.0.1. By default it runs an embedded DynamoDB "
+        "(moto), whatever your AWS configuration holds; with AWS_ENDPOINT_URL_DYNAMODB it uses that endpoint, and "
+        "with --aws your AWS account (AWS_PROFILE, AWS_REGION, ...). SESSION_SECRET_KEY sets the cookie signing key.",
     )
     parser.add_argument("--port", type=_port, help=f"port to listen on (default: $PORT, else {DEFAULT_PORT})")
+    parser.add_argument(
+        "--aws", action="store_true", help="use the configured AWS account (the AWS SDK's settings and ~/.aws)"
+    )
     parser.add_argument(
         "--create-table", action="store_true", help="create the table first (always done for the embedded DynamoDB)"
     )

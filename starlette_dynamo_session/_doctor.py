@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from starlette_dynamo_session._store import DynamoStore
+from starlette_dynamo_session._store import DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME, DynamoStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -53,7 +53,9 @@ def expected_indexes(store: DynamoStore) -> Sequence[ExpectedIndex]:
 class Finding:
     """One result of ``diagnose``: what was checked, what was found, and, when it needs fixing, how.
 
-    ``severity`` is ``"ok"``, ``"note"`` (worth knowing, nothing to fix) or ``"fix"``.
+    ``severity`` is ``"ok"``, ``"note"`` (worth knowing, nothing to fix) or ``"fix"``. Every ``fix`` follows one
+    standard: what to do, in the imperative, and any command to run in backquotes, complete and ready to paste
+    (``run `...```).
     """
 
     check: str
@@ -81,58 +83,65 @@ def diagnose(store: DynamoStore, indexes: Sequence[ExpectedIndex] | None = None)
     except ClientError as exc:
         code = _code(exc)
         if code == "ResourceNotFoundException":
-            create = f"python -m starlette_dynamo_session create-table --table {name}"
+            create = f"run `{_command(store, 'create-table')}`"
             return [Finding("table", "fix", f"table {name!r} does not exist in {_region(client)}", create)]
         if code not in DENIED_CODES:
-            return [Finding("table", "fix", f"DescribeTable failed ({code}): {_message(exc)}", "see the error")]
+            return [Finding("table", "fix", f"DescribeTable failed ({code}): {_message(exc)}", _after_error(store))]
         findings.append(_denied("DescribeTable", _arn(client, name)))
         table = None
     arn = _arn(client, name) if table is None else str(table.get("TableArn", _arn(client, name)))
     if table is not None:
-        findings.append(_status(table))
+        findings.append(_status(table, _region(client)))
         findings.append(_key_schema(store, table))
         findings.append(_billing(table))
-        findings.extend(_indexes(table, expected_indexes(store) if indexes is None else indexes, name))
+        expected = expected_indexes(store) if indexes is None else indexes
+        findings.extend(_indexes(table, expected, name, _region(client)))
         findings.append(_ttl(store))
         findings.append(Finding("permission", "ok", "dynamodb:DescribeTable is allowed"))
     findings.extend(_permissions(store, arn))
     return findings
 
 
-def _status(table: Any) -> Finding:
+def _status(table: Any, region: str) -> Finding:
     status = table.get("TableStatus", "ACTIVE")
     if status == "ACTIVE":
         return Finding("status", "ok", "the table is ACTIVE")
     if status == "UPDATING":
         return Finding("status", "note", "the table is UPDATING: usable, the change is still being applied")
-    return Finding("status", "fix", f"the table is {status}, not ACTIVE", "wait until it is ACTIVE, or recreate it")
+    name = table["TableName"]
+    wait = f"wait until it is ACTIVE: run `aws dynamodb wait table-exists --region {region} --table-name {name}`"
+    return Finding("status", "fix", f"the table is {status}, not ACTIVE", wait)
 
 
 def _key_schema(store: DynamoStore, table: Any) -> Finding:
     keys = {key["KeyType"]: key["AttributeName"] for key in table.get("KeySchema", [])}
     types = {definition["AttributeName"]: definition["AttributeType"] for definition in table["AttributeDefinitions"]}
     partition, sort = keys.get("HASH"), keys.get("RANGE")
-    recreate = "create a new table with python -m starlette_dynamo_session create-table --table NAME"
+    recreate = (
+        "create a new table, since key schemas cannot change: run "
+        f"`{_command(store, 'create-table', table='NEW_NAME')}` and pass DynamoStore(table_name='NEW_NAME')"
+    )
     if partition != store.token_name:
         return Finding(
             "key schema",
             "fix",
             f"the partition key is {partition!r}, but the store writes {store.token_name!r}",
-            f"pass DynamoStore(token_name={partition!r}) if its type is S and it has no sort key, or {recreate}",
+            f"if its type is S and there is no sort key, pass DynamoStore(token_name={partition!r}) (on the command "
+            f"line: --token-attribute {partition}); otherwise {recreate}",
         )
     if types.get(partition) != "S":
         return Finding(
             "key schema",
             "fix",
             f"the partition key {partition!r} is of type {types.get(partition)}, but the store writes S (a string)",
-            f"key schemas cannot change: {recreate}",
+            recreate,
         )
     if sort is not None:
         return Finding(
             "key schema",
             "fix",
             f"the table has a sort key {sort!r}, which the store never writes",
-            f"key schemas cannot change: {recreate}",
+            recreate,
         )
     return Finding("key schema", "ok", f"partition key {partition!r} of type S, no sort key")
 
@@ -151,7 +160,7 @@ def _billing(table: Any) -> Finding:
     )
 
 
-def _indexes(table: Any, expected: Sequence[ExpectedIndex], name: str) -> list[Finding]:
+def _indexes(table: Any, expected: Sequence[ExpectedIndex], name: str, region: str) -> list[Finding]:
     if not expected:
         return [Finding("indexes", "ok", "the store needs no index")]
     present = {index["IndexName"]: index for index in table.get("GlobalSecondaryIndexes", [])}
@@ -163,7 +172,7 @@ def _indexes(table: Any, expected: Sequence[ExpectedIndex], name: str) -> list[F
             wanted.append((index.sort_key, "RANGE", index.sort_type))
         keys = ", ".join(f"{key} ({kind} {type_})" for key, kind, type_ in wanted)
         create = (
-            f"aws dynamodb update-table --table-name {name} --attribute-definitions "
+            f"aws dynamodb update-table --region {region} --table-name {name} --attribute-definitions "
             + " ".join(f"AttributeName={key},AttributeType={type_}" for key, _, type_ in wanted)
             + f" --global-secondary-index-updates 'Create={{IndexName={index.name},KeySchema=["
             + ",".join(f"{{AttributeName={key},KeyType={kind}}}" for key, kind, _ in wanted)
@@ -171,16 +180,19 @@ def _indexes(table: Any, expected: Sequence[ExpectedIndex], name: str) -> list[F
         )
         found = present.get(index.name)
         if found is None:
-            findings.append(Finding(f"index {index.name}", "fix", f"missing: the store queries it on {keys}", create))
+            findings.append(
+                Finding(f"index {index.name}", "fix", f"missing: the store queries it on {keys}", f"run `{create}`")
+            )
             continue
         actual = [(key["AttributeName"], key["KeyType"], types.get(key["AttributeName"])) for key in found["KeySchema"]]
         if sorted(actual) != sorted(wanted):
             have = ", ".join(f"{key} ({kind} {type_})" for key, kind, type_ in actual)
-            fix = f"delete the index and create it again: {create}"
+            fix = f"delete the index, then create it again: run `{create}`"
             findings.append(Finding(f"index {index.name}", "fix", f"keyed on {have}, not {keys}", fix))
         elif found.get("IndexStatus", "ACTIVE") != "ACTIVE":
             status = found.get("IndexStatus")
-            findings.append(Finding(f"index {index.name}", "fix", f"{status}, not ACTIVE", "wait until it is ACTIVE"))
+            wait = "wait until it is ACTIVE (a new index is built from the table's items first)"
+            findings.append(Finding(f"index {index.name}", "fix", f"{status}, not ACTIVE", wait))
         else:
             findings.append(Finding(f"index {index.name}", "ok", f"keyed on {keys}, ACTIVE"))
     return findings
@@ -189,7 +201,7 @@ def _indexes(table: Any, expected: Sequence[ExpectedIndex], name: str) -> list[F
 def _ttl(store: DynamoStore) -> Finding:
     name, attribute = store.table_name, store.ttl_name
     enable = (
-        f"aws dynamodb update-time-to-live --table-name {name} "
+        f"aws dynamodb update-time-to-live --region {_region(store.client)} --table-name {name} "
         f"--time-to-live-specification Enabled=true,AttributeName={attribute}"
     )
     try:
@@ -197,9 +209,12 @@ def _ttl(store: DynamoStore) -> Finding:
     except ClientError as exc:
         code = _code(exc)
         if code in DENIED_CODES:
-            grant = "grant dynamodb:DescribeTimeToLive (doctor needs it; the application does not) and run again"
+            grant = (
+                "allow dynamodb:DescribeTimeToLive to the credentials doctor runs with (the application does not need "
+                f"it), then run `{_command(store, 'doctor')}` again"
+            )
             return Finding("ttl", "fix", "cannot be checked: dynamodb:DescribeTimeToLive is denied", grant)
-        return Finding("ttl", "fix", f"DescribeTimeToLive failed ({code})", "see the error")
+        return Finding("ttl", "fix", f"DescribeTimeToLive failed ({code}): {_message(exc)}", _after_error(store))
     status, current = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
     if status in ("ENABLED", "ENABLING") and current == attribute:
         return Finding("ttl", "ok", f"TTL is {status} on {attribute!r}, the attribute the store writes")
@@ -208,10 +223,14 @@ def _ttl(store: DynamoStore) -> Finding:
             "ttl",
             "fix",
             f"TTL is {status} on {current!r}, but the store writes {attribute!r}: expired sessions are never deleted",
-            f"pass DynamoStore(ttl_name={current!r}), or disable TTL on {current!r} and then: {enable}",
+            f"pass DynamoStore(ttl_name={current!r}) (on the command line: --ttl-attribute {current}), or disable "
+            f"TTL on {current!r} and then run `{enable}`",
         )
     return Finding(
-        "ttl", "fix", f"TTL is {status}: expired sessions are never deleted (they only read as expired)", enable
+        "ttl",
+        "fix",
+        f"TTL is {status}: expired sessions are never deleted (they only read as expired)",
+        f"run `{enable}`",
     )
 
 
@@ -260,7 +279,7 @@ def _permissions(store: DynamoStore, arn: str) -> list[Finding]:
                 continue
             if code not in ALLOWED_CODES:
                 message = f"dynamodb:{action} could not be checked ({code}): {_message(exc)}"
-                findings.append(Finding("permission", "fix", message, "see the error and run again"))
+                findings.append(Finding("permission", "fix", message, _after_error(store)))
                 continue
         findings.append(Finding("permission", "ok", f"dynamodb:{action} is allowed"))
     return findings
@@ -281,6 +300,23 @@ def _denied(action: str, arn: str) -> Finding:
         f"dynamodb:{action} is denied: {uses.get(action, 'the store calls it')}",
         f"allow dynamodb:{action} on {arn} in the application's IAM policy",
     )
+
+
+def _command(store: DynamoStore, command: str, *, table: str | None = None) -> str:
+    """The command line that runs ``command`` on the store's table (or ``table``), region and attribute names."""
+    words = ["python", "-m", "starlette_dynamo_session", command, "--table", table or store.table_name]
+    words += ["--region", _region(store.client)]
+    if store.token_name != DEFAULT_TOKEN_NAME:
+        words += ["--token-attribute", store.token_name]
+    if store.ttl_name != DEFAULT_TTL_NAME:
+        words += ["--ttl-attribute", store.ttl_name]
+    return " ".join(words)
+
+
+def _after_error(store: DynamoStore) -> str:
+    """The fix for an error answer doctor does not know: what DynamoDB's message says, then doctor again."""
+    doctor = _command(store, "doctor")
+    return f"correct what DynamoDB's message says (credentials, region, table name), then run `{doctor}` again"
 
 
 def _code(exc: ClientError) -> str:

@@ -27,6 +27,7 @@ from starlette_dynamo_session._exceptions import (
 )
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._pipeline import Pipeline
+from starlette_dynamo_session._region import dynamodb_client
 from starlette_dynamo_session._signing import digest
 from starlette_dynamo_session._transport import AutoTransport, BotocoreTransport, Transport
 from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
@@ -95,7 +96,10 @@ class DynamoStore:
     Parameters:
 
     * **session** - *(optional)* the shared ``boto3.Session`` the client is made from. Its region, credentials
-      and event handlers apply to every request the store makes. Defaults to ``boto3.Session()``.
+      and event handlers apply to every request the store makes. Defaults to ``boto3.Session()``. The region is
+      botocore's (``config``'s ``region_name``, then the session's: ``AWS_DEFAULT_REGION``, the profile), or else
+      ``AWS_REGION`` (what the other AWS SDKs read, and Lambda and ECS set); with none of them, the store raises
+      botocore's ``NoRegionError`` with a message that names them.
     * **client** - *(optional)* an existing DynamoDB client to use instead of making one. It cannot be combined
       with ``session`` or ``config``.
     * **table_name**, **token_name**, **data_name**, **expiry_name**, **ttl_name**, **created_name**,
@@ -160,7 +164,7 @@ class DynamoStore:
         else:
             session = session if session is not None else boto3.Session()
             defaults = DEFAULT_CONFIG if transport == "botocore" else DEFAULT_AIOHTTP_CONFIG
-            self._client = session.client("dynamodb", config=defaults.merge(config or Config()))
+            self._client = dynamodb_client(session, defaults.merge(config or Config()))
         check_answers(self._client.meta.events)
         self._table_name = table_name
         self._layout = ItemLayout(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from starlette_dynamo_session._store import DEFAULT_TABLE_NAME, DynamoStore
+from starlette_dynamo_session._cli import add_store_options, open_store
 
 __all__ = ["add_user_commands", "run_user_command"]
 
@@ -15,16 +15,17 @@ def add_user_commands(commands: argparse._SubParsersAction[Any]) -> None:
     revoke = commands.add_parser("revoke-user", help="end every session of a user; prints how many it ended")
     listing = commands.add_parser("list-sessions", help="list a user's live sessions, most recently used first")
     for command in (revoke, listing):
-        command.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
+        add_store_options(command)
         command.add_argument("user_id", metavar="USER_ID", help="the user id the application binds sessions to")
 
 
 async def run_user_command(args: argparse.Namespace) -> str:
     """Run ``revoke-user`` or ``list-sessions`` and return what to print.
 
-    Raises ``ValueError`` for an unusable user id, and ``TableNotFound`` or ``StoreUnavailable``.
+    Raises ``ValueError`` for an unusable user id, botocore's ``NoRegionError`` without a region, and
+    ``TableNotFound`` or ``StoreUnavailable``.
     """
-    store = DynamoStore(table_name=args.table)
+    store = open_store(args)
     if args.command == "revoke-user":
         ended = await store.revoke_all(args.user_id)
         return f"ended {ended} session{'' if ended == 1 else 's'} of user {args.user_id!r}"

@@ -51,15 +51,15 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Moves the time seen by the middleware and the store forward by a number of seconds."""
-    offset = 0.0
-    real_time = time.time
+    """Stops the time seen by the middleware and the store at the test's start; calling it moves that time forward
+    by a number of seconds, and nothing else does, so a test's instants never depend on how fast the machine is."""
+    now = time.time()
 
     def advance(seconds: float) -> None:
-        nonlocal offset
-        offset += seconds
+        nonlocal now
+        now += seconds
 
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset)
+    monkeypatch.setattr(time, "time", lambda: now)
     return advance
 
 

@@ -273,7 +273,9 @@ async def test_session_threads_are_bounded_by_the_connection_pool(small_pool_sto
     async with anyio.create_task_group() as tasks:
         for _ in range(6):
             tasks.start_soon(client.get, "/view")
-        await anyio.to_thread.run_sync(slow.held.wait)
+        with anyio.fail_after(30):  # two reach DynamoDB, however slow the machine
+            while slow.holding < 2:
+                await anyio.sleep(0.01)
         await anyio.sleep(0.3)  # time for more requests to reach DynamoDB, were they not held back
         assert slow.holding == 2
         slow.release.set()

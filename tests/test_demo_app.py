@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import signal
+import socket
 import subprocess
 from html import escape
 from pathlib import Path
@@ -18,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from starlette.testclient import TestClient
 
 from demo_app import create_app
-from demo_app.__main__ import uses_aws
+from demo_app.__main__ import choose_backend, configured_session, embedded_session
 from starlette_dynamo_session import DynamoStore, item_size
 from tests.conftest import SECRET_KEY
 from tests.support.demo import SHUTDOWN_TIMEOUT, demo_command, demo_environment, run_demo
@@ -273,19 +274,67 @@ def test_healthz_answers_503_when_the_table_is_missing(boto_session: boto3.Sessi
     assert "no-such-table" in response.json()["error"]
 
 
-def test_uses_aws_only_with_an_endpoint_credentials_or_a_profile(
+def test_the_demo_uses_its_embedded_dynamodb_by_default() -> None:
+    assert choose_backend(use_aws=False, environ={"AWS_PROFILE": "work", "AWS_ACCESS_KEY_ID": "AKIA"}) == "embedded"
+
+
+def test_an_endpoint_in_the_environment_selects_that_endpoint() -> None:
+    environ = {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001"}
+    assert choose_backend(use_aws=False, environ=environ) == "endpoint"
+
+
+def test_the_aws_option_selects_the_configured_account() -> None:
+    assert choose_backend(use_aws=True, environ={}) == "aws"
+
+
+def aws_files(home: Path, *, credentials: bool = True, region: str | None = None) -> None:
+    """A developer's ``~/.aws`` in ``home``: a credentials file, and a config file with a region when given."""
+    (home / ".aws").mkdir()
+    if credentials:
+        (home / ".aws" / "credentials").write_text(
+            "[default]\naws_access_key_id = AKIAFROMFILE\naws_secret_access_key = from-file\n"
+        )
+    if region is not None:
+        (home / ".aws" / "config").write_text(f"[default]\nregion = {region}\n")
+
+
+def developer_machine(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """The test's environment points at ``home``'s AWS files, with no AWS setting in the environment."""
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION", *FAKE_CREDENTIALS):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+
+
+def test_the_aws_option_builds_its_session_from_the_sdk_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    aws_files(tmp_path, region="eu-west-1")
+    developer_machine(monkeypatch, tmp_path)
+    session = configured_session("aws")
+    credentials = session.get_credentials()
+    assert (session.region_name, credentials and credentials.access_key) == ("eu-west-1", "AKIAFROMFILE")
+
+
+def test_an_endpoint_without_credentials_gets_local_ones_and_keeps_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_DEFAULT_REGION", *FAKE_CREDENTIALS):
         monkeypatch.delenv(name)
-    assert not uses_aws(boto3.Session())
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")
-    assert uses_aws(boto3.Session())
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-    config = tmp_path / "config"
-    config.write_text("[profile work]\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    assert uses_aws(boto3.Session())
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8001")
+    session = configured_session("endpoint")
+    credentials = session.get_credentials()
+    assert (DynamoStore(session).client.meta.region_name, credentials and credentials.access_key) == (
+        "eu-west-2",
+        "demo",
+    )
+
+
+def test_the_embedded_session_reads_no_aws_file_or_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    aws_files(tmp_path, region="eu-west-1")
+    developer_machine(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_PROFILE", "work")  # a profile no file defines: reading it would fail
+    session = embedded_session()
+    credentials = session.get_credentials()
+    assert (session.region_name, credentials and credentials.access_key) == ("us-east-1", "demo")
 
 
 # python -m demo_app as a real process.
@@ -309,14 +358,84 @@ def test_python_m_demo_app_serves_an_embedded_dynamodb_and_stops_on_a_signal(tmp
     assert "Traceback" not in output
 
 
-def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"credentials": True},
+        {"credentials": True, "region": "eu-west-1"},
+        {"credentials": False, "region": "eu-west-1"},
+    ],
+    ids=["credentials", "credentials-and-region", "region"],
+)
+def test_python_m_demo_app_serves_its_embedded_dynamodb_whatever_the_aws_files_hold(
+    tmp_path: Path, files: dict[str, Any]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    aws_files(home, **files)
+    environment = demo_environment(HOME=str(home))
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION"):
+        environment.pop(name)
+    with run_demo(tmp_path, environment=environment) as demo:
+        with httpx.Client(base_url=demo.url, trust_env=False, timeout=10) as http:
+            assert http.post("/sign-in", data={"name": "Ada"}).status_code == 303
+            assert "<h1>Hello, Ada</h1>" in http.get("/").text
+        assert demo.stop(signal.SIGINT, timeout=SHUTDOWN_TIMEOUT) == 0
+    assert "Sessions go to an embedded DynamoDB (moto) at http://127.0.0.1:" in demo.output()
+    assert "Traceback" not in demo.output()
+
+
+def test_python_m_demo_app_on_a_port_in_use_is_one_line_that_says_how_to_pick_another() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            demo_command("--port", str(port)),
+            cwd=ROOT,
+            env=demo_environment(),
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_TIMEOUT,
+        )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"ERROR:    Port {port} is in use (Address already in use): pass --port N or set PORT"
+    ]
+
+
+def test_python_m_demo_app_with_aws_and_no_region_is_one_line_that_says_what_to_set() -> None:
+    environment = demo_environment()
+    environment.pop("AWS_DEFAULT_REGION")
+    refused = subprocess.run(
+        demo_command("--aws", "--port", str(free_port())),
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "ERROR:    No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)"
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_python_m_demo_app_with_an_endpoint_and_only_aws_region_needs_the_table_or_create_table(
+    tmp_path: Path,
+) -> None:
     dynamodb = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     dynamodb.start()
     try:
         host, port = dynamodb.get_host_and_port()
         environment = demo_environment(
-            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}", SESSION_SECRET_KEY="a fixed key", **FAKE_CREDENTIALS
+            AWS_ENDPOINT_URL_DYNAMODB=f"http://{host}:{port}",
+            AWS_REGION="eu-west-2",
+            SESSION_SECRET_KEY="a fixed key",
+            **FAKE_CREDENTIALS,
         )
+        environment.pop("AWS_DEFAULT_REGION")
         refused = subprocess.run(
             demo_command("--port", str(free_port()), "--table", "demo-sessions"),
             cwd=ROOT,
@@ -332,7 +451,7 @@ def test_python_m_demo_app_with_an_endpoint_needs_the_table_or_create_table(tmp_
         with run_demo(tmp_path, "--table", "demo-sessions", "--create-table", environment=environment) as demo:
             assert demo.stop(signal.SIGINT, timeout=SHUTDOWN_TIMEOUT) == 0
         output = demo.output()
-        assert f"Using DynamoDB at http://{host}:{port} with table 'demo-sessions'" in output
+        assert f"Using DynamoDB at http://{host}:{port} (eu-west-2) with table 'demo-sessions'" in output
         assert "embedded" not in output
         assert "SESSION_SECRET_KEY is not set" not in output
     finally:

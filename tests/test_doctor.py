@@ -15,6 +15,7 @@ import pytest
 from starlette_dynamo_session import DynamoStore
 from starlette_dynamo_session.__main__ import main
 from starlette_dynamo_session._doctor import ExpectedIndex, diagnose
+from tests.support.faults import FaultInjector
 
 BACKENDS = [
     pytest.param("moto_server_session", id="moto-server"),
@@ -71,6 +72,12 @@ def make_table(
         client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
 
 
+RECREATE = (
+    "create a new table, since key schemas cannot change: run `python -m starlette_dynamo_session create-table "
+    "--table NEW_NAME --region us-east-1` and pass DynamoStore(table_name='NEW_NAME')"
+)
+
+
 def doctor(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, list[str]]:
     """Run ``doctor`` and return its exit status and output lines."""
     status = main(["doctor", *arguments])
@@ -119,7 +126,7 @@ def test_a_missing_table_is_one_line_that_says_how_to_create_it(
     assert status == 1
     assert lines == [
         f"FIX  table: table {table!r} does not exist in us-east-1. "
-        f"Fix: python -m starlette_dynamo_session create-table --table {table}"
+        f"Fix: run `python -m starlette_dynamo_session create-table --table {table} --region us-east-1`"
     ]
 
 
@@ -131,9 +138,9 @@ def test_a_partition_key_of_another_name_is_found_with_the_store_option_that_fit
     assert (status, fixes(lines)) == (
         1,
         [
-            "FIX  key schema: the partition key is 'id', but the store writes 'token'. Fix: pass "
-            "DynamoStore(token_name='id') if its type is S and it has no sort key, or create a new table with "
-            "python -m starlette_dynamo_session create-table --table NAME"
+            "FIX  key schema: the partition key is 'id', but the store writes 'token'. Fix: if its type is S and "
+            "there is no sort key, pass DynamoStore(token_name='id') (on the command line: --token-attribute id); "
+            f"otherwise {RECREATE}"
         ],
     )
     assert doctor(capsys, "--table", table, "--token-attribute", "id")[0] == 0
@@ -147,7 +154,7 @@ def test_a_partition_key_of_another_type_is_found(
     assert status == 1
     [line] = [line for line in fixes(lines) if "key schema" in line]
     assert line.startswith("FIX  key schema: the partition key 'token' is of type N, but the store writes S")
-    assert "Fix: key schemas cannot change" in line
+    assert line.endswith(f"Fix: {RECREATE}")
 
 
 def test_a_sort_key_is_found(backend: boto3.Session, table: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,8 +162,7 @@ def test_a_sort_key_is_found(backend: boto3.Session, table: str, capsys: pytest.
     status, lines = doctor(capsys, "--table", table)
     assert status == 1
     assert [line for line in fixes(lines) if "key schema" in line] == [
-        "FIX  key schema: the table has a sort key 'created', which the store never writes. Fix: key schemas "
-        "cannot change: create a new table with python -m starlette_dynamo_session create-table --table NAME"
+        f"FIX  key schema: the table has a sort key 'created', which the store never writes. Fix: {RECREATE}"
     ]
 
 
@@ -168,9 +174,9 @@ def test_ttl_never_enabled_is_found_with_the_command_that_enables_it(
     assert (status, fixes(lines)) == (
         1,
         [
-            "FIX  ttl: TTL is DISABLED: expired sessions are never deleted (they only read as expired). Fix: aws "
-            f"dynamodb update-time-to-live --table-name {table} --time-to-live-specification "
-            "Enabled=true,AttributeName=ttl"
+            "FIX  ttl: TTL is DISABLED: expired sessions are never deleted (they only read as expired). Fix: run `aws "
+            f"dynamodb update-time-to-live --region us-east-1 --table-name {table} --time-to-live-specification "
+            "Enabled=true,AttributeName=ttl`"
         ],
     )
 
@@ -184,7 +190,9 @@ def test_ttl_on_another_attribute_is_found(
     [line] = fixes(lines)
     assert line.startswith(
         "FIX  ttl: TTL is ENABLED on 'expires_at', but the store writes 'ttl': expired sessions are never deleted. "
-        "Fix: pass DynamoStore(ttl_name='expires_at'), or disable TTL on 'expires_at' and then: aws dynamodb"
+        "Fix: pass DynamoStore(ttl_name='expires_at') (on the command line: --ttl-attribute expires_at), or disable "
+        f"TTL on 'expires_at' and then run `aws dynamodb update-time-to-live --region us-east-1 --table-name {table} "
+        "--time-to-live-specification Enabled=true,AttributeName=ttl`"
     )
     assert doctor(capsys, "--table", table, "--ttl-attribute", "expires_at")[0] == 0
 
@@ -206,7 +214,9 @@ def test_an_index_the_store_relies_on_is_checked_when_there_is_one(backend: boto
         finding for finding in diagnose(DynamoStore(backend, table_name=table), expected) if "index" in finding.check
     ]
     assert (missing.severity, missing.message) == ("fix", "missing: the store queries it on user (HASH S)")
-    assert missing.fix.startswith(f"aws dynamodb update-table --table-name {table} --attribute-definitions ")
+    assert missing.fix.startswith(
+        f"run `aws dynamodb update-table --region us-east-1 --table-name {table} --attribute-definitions "
+    )
     other = f"{table}-indexed"
     make_table(backend, other, index=("by-user", "user"))
     [present] = [
@@ -219,6 +229,106 @@ def test_an_index_the_store_relies_on_is_checked_when_there_is_one(backend: boto
         finding for finding in diagnose(DynamoStore(backend, table_name=wrong), expected) if "index" in finding.check
     ]
     assert (found.severity, found.message) == ("fix", "keyed on account (HASH S), not user (HASH S)")
+    assert found.fix.startswith(
+        "delete the index, then create it again: run `aws dynamodb update-table --region us-east-1 "
+        f"--table-name {wrong} "
+    )
+
+
+def test_a_table_that_is_not_active_is_a_finding_that_says_to_wait_for_it(moto_store: DynamoStore) -> None:
+    def creating(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["Table"]["TableStatus"] = "CREATING"
+
+    moto_store.client.meta.events.register("after-call.dynamodb.DescribeTable", creating)
+    [status] = [finding for finding in diagnose(moto_store) if finding.check == "status"]
+    assert status.line() == (
+        "FIX  status: the table is CREATING, not ACTIVE. Fix: wait until it is ACTIVE: run `aws dynamodb wait "
+        f"table-exists --region us-east-1 --table-name {moto_store.table_name}`"
+    )
+
+
+def test_a_table_being_updated_is_a_note_that_needs_no_fix(moto_store: DynamoStore) -> None:
+    def updating(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["Table"]["TableStatus"] = "UPDATING"
+
+    moto_store.client.meta.events.register("after-call.dynamodb.DescribeTable", updating)
+    [status] = [finding for finding in diagnose(moto_store) if finding.check == "status"]
+    assert status.line() == "NOTE status: the table is UPDATING: usable, the change is still being applied"
+
+
+def test_an_index_that_is_not_active_is_a_finding_that_says_to_wait_for_it(
+    moto_session: boto3.Session, table: str
+) -> None:
+    make_table(moto_session, table, index=("by-user", "user"))
+    store = DynamoStore(moto_session, table_name=table)
+
+    def creating(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"] = "CREATING"
+
+    store.client.meta.events.register("after-call.dynamodb.DescribeTable", creating)
+    [index] = [finding for finding in diagnose(store, [ExpectedIndex("by-user", "user")]) if "index" in finding.check]
+    assert index.line() == (
+        "FIX  index by-user: CREATING, not ACTIVE. Fix: wait until it is ACTIVE (a new index is built from the "
+        "table's items first)"
+    )
+
+
+def after_error(store: DynamoStore) -> str:
+    """The fix doctor gives for an error it does not know."""
+    return (
+        "correct what DynamoDB's message says (credentials, region, table name), then run `python -m "
+        f"starlette_dynamo_session doctor --table {store.table_name} --region us-east-1` again"
+    )
+
+
+def test_an_unknown_error_from_describe_time_to_live_says_to_correct_it_and_run_doctor_again(
+    moto_store: DynamoStore,
+) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("InternalServerError", operations={"DescribeTimeToLive"})
+    [ttl] = [finding for finding in diagnose(moto_store) if finding.check == "ttl"]
+    assert (ttl.message, ttl.fix) == (
+        "DescribeTimeToLive failed (InternalServerError): injected",
+        after_error(moto_store),
+    )
+
+
+def test_a_permission_that_cannot_be_checked_says_to_correct_the_error_and_run_doctor_again(
+    moto_store: DynamoStore,
+) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("InternalServerError", operations={"GetItem"})
+    [finding] = [finding for finding in diagnose(moto_store) if finding.severity == "fix"]
+    assert (finding.message, finding.fix) == (
+        "dynamodb:GetItem could not be checked (InternalServerError): injected",
+        after_error(moto_store),
+    )
+
+
+def test_an_error_doctor_does_not_know_says_to_correct_it_and_run_doctor_again(moto_store: DynamoStore) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("UnrecognizedClientException", operations={"DescribeTable"})
+    assert [finding.line() for finding in diagnose(moto_store)] == [
+        f"FIX  table: DescribeTable failed (UnrecognizedClientException): injected. Fix: {after_error(moto_store)}"
+    ]
+
+
+def test_describe_time_to_live_denied_says_which_action_to_allow_and_to_run_doctor_again(
+    moto_store: DynamoStore,
+) -> None:
+    FaultInjector(moto_store.client.meta.events).fail("AccessDeniedException", operations={"DescribeTimeToLive"})
+    [ttl] = [finding for finding in diagnose(moto_store) if finding.check == "ttl"]
+    assert ttl.fix == (
+        "allow dynamodb:DescribeTimeToLive to the credentials doctor runs with (the application does not need it), "
+        f"then run `python -m starlette_dynamo_session doctor --table {moto_store.table_name} --region us-east-1` "
+        "again"
+    )
+
+
+def test_the_commands_doctor_gives_carry_the_stores_attribute_names(aws: None) -> None:
+    store = DynamoStore(table_name="missing", token_name="id", ttl_name="expires_at")
+    [finding] = diagnose(store)
+    assert finding.fix == (
+        "run `python -m starlette_dynamo_session create-table --table missing --region us-east-1 --token-attribute id "
+        "--ttl-attribute expires_at`"
+    )
 
 
 # moto's server enforces IAM once told to (POST /moto-api/reset-auth with the number of calls still let through):

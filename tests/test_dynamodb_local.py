@@ -5,12 +5,13 @@ too.)"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
-from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge
+from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge, item_size
 from starlette_dynamo_session._sealing import SEALING_OVERHEAD
 from tests.endpoints import raw_item
 from tests.support.processes import wait_until
@@ -57,23 +58,34 @@ def largest_data_dynamodb_accepts(store: DynamoStore, token: str, expiry: dateti
 
 
 @pytest.mark.parametrize(
-    "expiry",
+    ("created", "expiry"),
     [
-        datetime(2030, 1, 1, tzinfo=UTC),  # a whole second: trailing zeros
-        datetime(2030, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC),
-        datetime(2030, 1, 2, 3, 4, 5, 123_457, tzinfo=UTC),  # every digit significant
+        # Whole seconds: the trailing zeros take no bytes, in either instant.
+        (datetime(2029, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)),
+        # Microseconds ending in 00: one byte fewer than ...
+        (datetime(2029, 1, 2, 3, 4, 5, 123_400, tzinfo=UTC), datetime(2030, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC)),
+        # ... every digit significant.
+        (datetime(2029, 1, 2, 3, 4, 5, 123_457, tzinfo=UTC), datetime(2030, 1, 2, 3, 4, 5, 123_457, tzinfo=UTC)),
     ],
 )
 @pytest.mark.parametrize("seal_data", [True, False], ids=["sealed", "plain"])
 def test_the_size_guard_accepts_exactly_what_dynamodb_accepts(
-    store: DynamoStore, recorder: OperationRecorder, expiry: datetime
+    store: DynamoStore,
+    recorder: OperationRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+    created: datetime,
+    expiry: datetime,
 ) -> None:
+    # An item's size depends on the digits of its creation time, which save() reads from the clock: every item of
+    # this test is created at the same known instant, so each one is exactly as large as the probe.
+    monkeypatch.setattr(time, "time", created.timestamp)
     # The longest data attribute DynamoDB takes; sealed, the session in it is shorter by the nonce and tag.
     largest = largest_data_dynamodb_accepts(store, "probe", expiry) - (SEALING_OVERHEAD if store.seal_data else 0)
     recorder.take()
     store.save("largest", b"x" * largest, expiry)
     assert recorder.take() == ["UpdateItem"]
     assert store.find("largest") == b"x" * largest
+    assert item_size(raw_item(store, "largest") or {}) == MAX_ITEM_BYTES  # as DynamoDB counts it, to the byte
     recorder.take()
     with pytest.raises(SessionTooLarge, match="over DynamoDB's limit"):
         store.save("one-byte-more", b"x" * (largest + 1), expiry)
@@ -94,12 +106,16 @@ def test_enabling_ttl_again_is_refused_by_dynamodb_which_create_table_avoids(sto
     store.create_table()
 
 
-def test_an_expired_session_is_not_found_before_the_ttl_sweeper_deletes_it(store: DynamoStore) -> None:
-    # One millisecond past a whole second, so the TTL (rounded up) is nearly a second later than the expiry: in
-    # between, the server's sweeper cannot have deleted the item yet.
-    expiry = datetime.fromtimestamp(int(time.time()) + 3, UTC) + timedelta(milliseconds=1)
-    store.save("token", b"data", expiry)
+def test_an_expired_session_is_not_found_while_its_item_is_still_in_the_table(
+    store: DynamoStore, clock: Callable[[float], None]
+) -> None:
+    store.save("token", b"data", datetime.now(UTC) + timedelta(hours=1))
     assert store.find("token") == b"data"
-    assert wait_until(lambda: store.find("token") is None, timeout=10)
+    clock(2 * 60 * 60)  # the store's clock only: the server's TTL is still an hour away, so its sweeper keeps the item
+    assert store.find("token") is None
     assert raw_item(store, "token") is not None
+
+
+def test_the_ttl_sweeper_deletes_an_expired_item(store: DynamoStore) -> None:
+    store.save("token", b"data", datetime.now(UTC) - timedelta(seconds=1))
     assert wait_until(lambda: raw_item(store, "token") is None, timeout=SWEEP_TIMEOUT)

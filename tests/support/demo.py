@@ -16,8 +16,8 @@ SHUTDOWN_TIMEOUT = 30.0  # seconds for the demo to stop after Ctrl-C; generous f
 
 
 def demo_environment(**extra: str) -> dict[str, str]:
-    """This environment without any AWS setting or credentials, so the demo runs its embedded DynamoDB, and without
-    ``PORT`` or ``SESSION_SECRET_KEY``; then ``extra``."""
+    """This environment without any AWS setting or credentials, as on a newcomer's machine (the demo runs its
+    embedded DynamoDB), and without ``PORT`` or ``SESSION_SECRET_KEY``; then ``extra``."""
     environment = without_aws(os.environ, credentials=False)
     for name in ("PORT", "SESSION_SECRET_KEY"):
         environment.pop(name, None)

@@ -21,8 +21,8 @@ def without_aws(environ: Mapping[str, str], *, credentials: bool = True) -> dict
 
     Every ``AWS_*`` and ``BOTO_*`` setting is removed (profiles, endpoint URLs, tokens included); the AWS config and
     credentials files become an empty file, the instance metadata service is off and the region is ``us-east-1``.
-    Fake credentials are added unless ``credentials`` is false (``python -m demo_app`` runs its embedded DynamoDB
-    only when it finds none).
+    Fake credentials are added unless ``credentials`` is false (a newcomer's machine, as ``python -m demo_app`` is
+    tested on).
     """
     clean = {name: value for name, value in environ.items() if not is_aws_setting(name)}
     clean.update(
