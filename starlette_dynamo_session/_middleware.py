@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from starlette._utils import get_route_path  # how Starlette's routing strips root_path (private, in 0.35 to 1.x)
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
@@ -48,7 +49,8 @@ class DynamoSessionMiddleware:
       sends it is served from its value, never from a cookie, and its response carries the current token in that
       header (empty when the session ended) instead of a ``Set-Cookie``.
     * **skip_paths** - *(optional)* path prefixes (``"/static"``) whose requests neither read nor write the store;
-      ``request.session`` raises ``RuntimeError`` there.
+      ``request.session`` raises ``RuntimeError`` there. They are matched as Starlette's routes are, below the
+      ``root_path`` (a ``Mount``'s, or ``uvicorn --root-path``'s).
     * **on_event** - *(optional)* a callable given a ``SessionEvent`` for each session created, regenerated,
       destroyed or found expired, each conflict merged, each store failure answered with 503 and each session too
       large to store; with the session's key, never its token or data. It runs in the event loop: keep it quick.
@@ -119,7 +121,7 @@ class DynamoSessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self._skips(scope["path"]):
+        if self._skips(get_route_path(scope)):
             scope["session"] = SkippedSession()
             await self.app(scope, receive, send)
             return
@@ -165,8 +167,10 @@ class DynamoSessionMiddleware:
 
         await self.app(scope, receive, send_wrapper)
 
-    def _skips(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.skip_paths)
+    def _skips(self, route_path: str) -> bool:
+        """Whether a path, as Starlette's routing sees it (below the ``root_path`` of a ``Mount`` or of
+        ``uvicorn --root-path``), is one of ``skip_paths`` or under one."""
+        return any(route_path == prefix or route_path.startswith(prefix + "/") for prefix in self.skip_paths)
 
     def _token_header(self, outcome: Outcome) -> str | None:
         """The session header an outcome calls for: the new signed token, empty for an ended session, or none."""
