@@ -20,7 +20,7 @@ from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Life
 from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._signing import SecretKey, TokenSigner, digest
 
-__all__ = ["DynamoSessionMiddleware"]
+__all__ = ["DynamoSessionMiddleware", "cookie_value"]
 
 logger = logging.getLogger("starlette_dynamo_session")
 
@@ -130,7 +130,11 @@ class DynamoSessionMiddleware:
         # An API client's header, when it sends one (empty until it has a token), and never mixed with a cookie.
         sent = self.session_header is not None and self.session_header in connection.headers
         header = self.session_header if sent else None
-        signed = connection.headers[header] if header is not None else connection.cookies.get(self.session_cookie)
+        signed: str | None
+        if header is not None:
+            signed = connection.headers[header]
+        else:
+            signed = cookie_value("; ".join(connection.headers.getlist("cookie")), self.session_cookie)
         token = self.signer.unsign(signed) if signed else None
         try:
             state = await self.lifecycle.load(token)
@@ -194,6 +198,22 @@ class DynamoSessionMiddleware:
             case _:
                 return None
         return "; ".join([*parts, self.security_flags])
+
+
+def cookie_value(cookie_header: str, name: str) -> str | None:
+    """The value of the first cookie called ``name`` in a ``Cookie`` header, exactly as the client sent it, or
+    ``None`` when there is none.
+
+    Pairs are split on ``;`` and then on their first ``=``, and only spaces and tabs around names and values are
+    dropped: nothing is unquoted or unescaped, so a cookie has one spelling only (``session="..."`` is not
+    ``session=...``). Of several cookies of that name the first wins, as browsers send the one with the most
+    specific path first (RFC 6265, section 5.4); Starlette's ``request.cookies`` keeps the last.
+    """
+    for pair in cookie_header.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip(" \t") == name:
+            return value.strip(" \t")
+    return None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError, token: str | None) -> None:
