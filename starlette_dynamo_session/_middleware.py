@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_dynamo_session._base import SessionStore
+from starlette_dynamo_session._base import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
 from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
@@ -59,9 +59,9 @@ class DynamoSessionMiddleware:
     * **record_client** - *(optional)* whether a bound session records the client's ``User-Agent`` (truncated)
       and IP address (the ASGI client address) when it is bound; ``True`` by default.
 
-    Raises ``ValueError`` for an invalid cookie or header name, no secret key, an ``idle_timeout`` that is not
-    positive, a ``skip_paths`` entry that does not start with ``/``, or a ``max_sessions_per_user`` below 1 or
-    with a store that cannot list and revoke sessions.
+    Raises ``ValueError`` for an invalid cookie or header name, no secret key, a ``max_age`` beyond 100 years either
+    way, an ``idle_timeout`` that is not positive or is beyond 100 years, a ``skip_paths`` entry that does not start
+    with ``/``, or a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions.
     """
 
     def __init__(
@@ -87,8 +87,12 @@ class DynamoSessionMiddleware:
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
         if session_header is not None and not _COOKIE_NAME.fullmatch(session_header):
             raise ValueError(f"invalid header name: {session_header!r}")
-        if idle_timeout is not None and idle_timeout <= 0:
-            raise ValueError("idle_timeout must be a positive number of seconds, or None")
+        if max_age is not None and abs(max_age) > MAX_LIFETIME:
+            raise ValueError(f"max_age must be at most 100 years ({MAX_LIFETIME} seconds) either way, or None")
+        if idle_timeout is not None and not 0 < idle_timeout <= MAX_LIFETIME:
+            raise ValueError(
+                f"idle_timeout must be a positive number of seconds up to 100 years ({MAX_LIFETIME}), or None"
+            )
         if isinstance(skip_paths, str) or not all(prefix.startswith("/") for prefix in skip_paths):
             raise ValueError(f"skip_paths must be a list of path prefixes starting with '/', got {skip_paths!r}")
         self.app = app
