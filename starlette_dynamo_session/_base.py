@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ["DEFAULT", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
+__all__ = ["DEFAULT", "MAX_LIFETIME", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
 
 DEFAULT: Literal["default"] = "default"
+# The longest lifetime a session can be given, either way: 100 years of 365 days, in seconds. A longer max_age or
+# idle_timeout is refused, and an item that holds one is damaged: its expiry could not be represented.
+MAX_LIFETIME = 100 * 365 * 24 * 60 * 60
 # A session's own absolute lifetime in seconds, ``None`` for a browser session, or ``"default"``: the middleware's.
 MaxAge = int | None | Literal["default"]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._base import SessionUser
+from starlette_dynamo_session._base import MAX_LIFETIME, SessionUser
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -48,17 +48,34 @@ LAST_SEEN_INTERVAL = 5 * 60
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# The instants an item may hold, in epoch seconds: any lifetime up to MAX_LIFETIME can be added to them or taken from
+# them without leaving datetime's range (years 1 to 9999).
+_EARLIEST = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) + MAX_LIFETIME
+_LATEST = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) - MAX_LIFETIME
 
 
 def check_user_id(user_id: object) -> str:
-    """``user_id`` itself when it is a usable user id: a non-empty ``str`` of at most 256 characters.
+    """``user_id`` itself when it is a usable user id: a non-empty ``str`` of at most 256 characters that encodes as
+    UTF-8 (a lone surrogate such as ``"\\ud800"`` does not, and DynamoDB could not store it).
 
     Raises ``ValueError`` for anything else.
     """
-    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH or not _is_utf8(user_id):
         shown = repr(user_id) if len(repr(user_id)) <= 80 else f"{repr(user_id)[:77]}..."
-        raise ValueError(f"user_id must be a non-empty string of at most {MAX_USER_ID_LENGTH} characters, not {shown}")
+        raise ValueError(
+            f"user_id must be a non-empty string of at most {MAX_USER_ID_LENGTH} characters that encodes as UTF-8, "
+            f"not {shown}"
+        )
     return user_id
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: it holds no lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def client_details(user_agent: str | None, ip: str | None) -> tuple[str | None, str | None]:
@@ -84,7 +101,7 @@ def user_attributes(user: SessionUser) -> dict[str, AttributeValueTypeDef]:
 
 def parse_user(item: Mapping[str, Any]) -> SessionUser | None:
     """The user a session item is bound to, or ``None`` for an unbound one. Raises ``KeyError``, ``TypeError`` or
-    ``ValueError`` for an item whose binding attributes have another shape."""
+    ``ValueError`` for an item whose binding attributes have another shape or an instant out of range."""
     if USER_ID_NAME not in item:
         return None
     user_agent = item.get(USER_AGENT_NAME)
@@ -104,5 +121,15 @@ def number(moment: datetime) -> str:
 
 
 def instant(text: str) -> datetime:
-    """The instant a number attribute written by ``number`` holds, to the microsecond (aware, UTC)."""
-    return _EPOCH + int(Decimal(text) * 1_000_000) * _MICROSECOND
+    """The instant a number attribute written by ``number`` holds, to the microsecond (aware, UTC).
+
+    Raises ``ValueError`` when ``text`` is not a number, or is an instant so close to the ends of datetime's range
+    (years 1 and 9999) that a session's lifetime could not be counted from it.
+    """
+    try:
+        seconds = Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation: not a number at all
+        raise ValueError(f"not a number: {text!r}") from None
+    if not seconds.is_finite() or not _EARLIEST <= seconds <= _LATEST:
+        raise ValueError(f"not an instant a session can hold: {text!r}")
+    return _EPOCH + int(seconds * 1_000_000) * _MICROSECOND

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
-from starlette_dynamo_session._binding import parse_user, user_attributes
+from starlette_dynamo_session._base import DEFAULT, MAX_LIFETIME, MaxAge, StoredSession
+from starlette_dynamo_session._binding import instant, parse_user, user_attributes
 from starlette_dynamo_session._exceptions import SessionTooLarge
 from starlette_dynamo_session._sealing import open_sealed, seal
 from starlette_dynamo_session._signing import digest
@@ -18,7 +19,9 @@ from starlette_dynamo_session._signing import digest
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-__all__ = ["MAX_ITEM_BYTES", "ItemLayout", "item_size"]
+__all__ = ["MAX_ITEM_BYTES", "ItemLayout", "item_size", "log_damaged"]
+
+logger = logging.getLogger("starlette_dynamo_session")
 
 # DynamoDB's item size limit: attribute names and values, counted as DynamoDB counts them.
 MAX_ITEM_BYTES = 400 * 1024
@@ -76,8 +79,10 @@ class ItemLayout:
         return item
 
     def record(self, item: Mapping[str, Any] | None, token: str) -> StoredSession | None:
-        """The live session an item stored under ``token`` holds, or ``None`` for no item, an expired one, one of
-        another shape, or (sealed) data that does not open under ``token``.
+        """The live session an item stored under ``token`` holds, or ``None`` for no item, an expired one, (sealed)
+        data that does not open under ``token``, or a damaged item: one of another shape, or whose instants or
+        lifetime are out of range (``created`` in the year 9999, a ``max_age`` of 20 digits). A damaged item is
+        logged at WARNING, by its key.
 
         Expiry is checked here, on every read: DynamoDB's TTL deletes expired items up to days late.
         """
@@ -92,20 +97,21 @@ class ItemLayout:
                 data = opened
             record = StoredSession(
                 data=data,
-                created=_moment(item[self.created]["N"]),
-                expiry=_moment(item[self.expiry]["N"]),
+                created=instant(item[self.created]["N"]),
+                expiry=instant(item[self.expiry]["N"]),
                 version=int(item[self.version]["N"]),
                 max_age=_max_age(item.get(self.max_age)),
                 user=parse_user(item),
             )
-        except (TypeError, KeyError, ValueError, ArithmeticError):
+        except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
+            log_damaged(digest(token), exc)
             return None
         return record if record.expiry.timestamp() > time.time() else None
 
     def expired(self, item: Mapping[str, Any]) -> bool:
         """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads)."""
         try:
-            return _moment(item[self.expiry]["N"]).timestamp() <= time.time()
+            return instant(item[self.expiry]["N"]).timestamp() <= time.time()
         except (TypeError, KeyError, ValueError, ArithmeticError):
             return False
 
@@ -142,10 +148,22 @@ def _number_size(text: str) -> int:
     return (highest - lowest + 1) // 2 + 1 + sign
 
 
+def log_damaged(key: object, error: Exception) -> None:
+    """Log, at WARNING, that the session item keyed ``key`` is damaged (``error`` says how) and reads as no session."""
+    logger.warning("session item %s is damaged and reads as no session: %s: %s", key, type(error).__name__, error)
+
+
 def _max_age(value: Mapping[str, Any] | None) -> MaxAge:
+    """A session's own lifetime as the item holds it. Raises ``ValueError`` for one that is not a whole number of
+    seconds within ``MAX_LIFETIME`` either way."""
     if value is None:
         return DEFAULT
-    return None if value.get("NULL") else int(value["N"])
+    if value.get("NULL"):
+        return None
+    seconds = int(value["N"])
+    if abs(seconds) > MAX_LIFETIME:
+        raise ValueError(f"a max_age beyond 100 years: {value['N']!r}")
+    return seconds
 
 
 def _micros(moment: datetime) -> int:
@@ -156,8 +174,3 @@ def _micros(moment: datetime) -> int:
 def _number(micros: int) -> str:
     """An instant as the item stores it: epoch seconds with exactly six decimals."""
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
-def _moment(number: str) -> datetime:
-    """The instant an attribute written by ``_number`` holds, to the microsecond."""
-    return _EPOCH + int(Decimal(number) * 1_000_000) * _MICROSECOND

@@ -7,19 +7,20 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from starlette._utils import get_route_path  # how Starlette's routing strips root_path (private, in 0.35 to 1.x)
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_dynamo_session._base import SessionStore
+from starlette_dynamo_session._base import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
 from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
 from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._signing import SecretKey, TokenSigner, digest
 
-__all__ = ["DynamoSessionMiddleware"]
+__all__ = ["DynamoSessionMiddleware", "cookie_value"]
 
 logger = logging.getLogger("starlette_dynamo_session")
 
@@ -48,7 +49,8 @@ class DynamoSessionMiddleware:
       sends it is served from its value, never from a cookie, and its response carries the current token in that
       header (empty when the session ended) instead of a ``Set-Cookie``.
     * **skip_paths** - *(optional)* path prefixes (``"/static"``) whose requests neither read nor write the store;
-      ``request.session`` raises ``RuntimeError`` there.
+      ``request.session`` raises ``RuntimeError`` there. They are matched as Starlette's routes are, below the
+      ``root_path`` (a ``Mount``'s, or ``uvicorn --root-path``'s).
     * **on_event** - *(optional)* a callable given a ``SessionEvent`` for each session created, regenerated,
       destroyed or found expired, each conflict merged, each store failure answered with 503 and each session too
       large to store; with the session's key, never its token or data. It runs in the event loop: keep it quick.
@@ -57,9 +59,9 @@ class DynamoSessionMiddleware:
     * **record_client** - *(optional)* whether a bound session records the client's ``User-Agent`` (truncated)
       and IP address (the ASGI client address) when it is bound; ``True`` by default.
 
-    Raises ``ValueError`` for an invalid cookie or header name, no secret key, an ``idle_timeout`` that is not
-    positive, a ``skip_paths`` entry that does not start with ``/``, or a ``max_sessions_per_user`` below 1 or
-    with a store that cannot list and revoke sessions.
+    Raises ``ValueError`` for an invalid cookie or header name, no secret key, a ``max_age`` beyond 100 years either
+    way, an ``idle_timeout`` that is not positive or is beyond 100 years, a ``skip_paths`` entry that does not start
+    with ``/``, or a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions.
     """
 
     def __init__(
@@ -85,8 +87,12 @@ class DynamoSessionMiddleware:
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
         if session_header is not None and not _COOKIE_NAME.fullmatch(session_header):
             raise ValueError(f"invalid header name: {session_header!r}")
-        if idle_timeout is not None and idle_timeout <= 0:
-            raise ValueError("idle_timeout must be a positive number of seconds, or None")
+        if max_age is not None and abs(max_age) > MAX_LIFETIME:
+            raise ValueError(f"max_age must be at most 100 years ({MAX_LIFETIME} seconds) either way, or None")
+        if idle_timeout is not None and not 0 < idle_timeout <= MAX_LIFETIME:
+            raise ValueError(
+                f"idle_timeout must be a positive number of seconds up to 100 years ({MAX_LIFETIME}), or None"
+            )
         if isinstance(skip_paths, str) or not all(prefix.startswith("/") for prefix in skip_paths):
             raise ValueError(f"skip_paths must be a list of path prefixes starting with '/', got {skip_paths!r}")
         self.app = app
@@ -119,7 +125,7 @@ class DynamoSessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self._skips(scope["path"]):
+        if self._skips(get_route_path(scope)):
             scope["session"] = SkippedSession()
             await self.app(scope, receive, send)
             return
@@ -128,7 +134,11 @@ class DynamoSessionMiddleware:
         # An API client's header, when it sends one (empty until it has a token), and never mixed with a cookie.
         sent = self.session_header is not None and self.session_header in connection.headers
         header = self.session_header if sent else None
-        signed = connection.headers[header] if header is not None else connection.cookies.get(self.session_cookie)
+        signed: str | None
+        if header is not None:
+            signed = connection.headers[header]
+        else:
+            signed = cookie_value("; ".join(connection.headers.getlist("cookie")), self.session_cookie)
         token = self.signer.unsign(signed) if signed else None
         try:
             state = await self.lifecycle.load(token)
@@ -167,8 +177,10 @@ class DynamoSessionMiddleware:
 
         await self.app(scope, receive, send_wrapper)
 
-    def _skips(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.skip_paths)
+    def _skips(self, route_path: str) -> bool:
+        """Whether a path, as Starlette's routing sees it (below the ``root_path`` of a ``Mount`` or of
+        ``uvicorn --root-path``), is one of ``skip_paths`` or under one."""
+        return any(route_path == prefix or route_path.startswith(prefix + "/") for prefix in self.skip_paths)
 
     def _token_header(self, outcome: Outcome) -> str | None:
         """The session header an outcome calls for: the new signed token, empty for an ended session, or none."""
@@ -192,6 +204,22 @@ class DynamoSessionMiddleware:
             case _:
                 return None
         return "; ".join([*parts, self.security_flags])
+
+
+def cookie_value(cookie_header: str, name: str) -> str | None:
+    """The value of the first cookie called ``name`` in a ``Cookie`` header, exactly as the client sent it, or
+    ``None`` when there is none.
+
+    Pairs are split on ``;`` and then on their first ``=``, and only spaces and tabs around names and values are
+    dropped: nothing is unquoted or unescaped, so a cookie has one spelling only (``session="..."`` is not
+    ``session=...``). Of several cookies of that name the first wins, as browsers send the one with the most
+    specific path first (RFC 6265, section 5.4); Starlette's ``request.cookies`` keeps the last.
+    """
+    for pair in cookie_header.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip(" \t") == name:
+            return value.strip(" \t")
+    return None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError, token: str | None) -> None:

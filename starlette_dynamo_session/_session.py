@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionUser, StoredSession
+from starlette_dynamo_session._base import DEFAULT, MAX_LIFETIME, MaxAge, SessionUser, StoredSession
 from starlette_dynamo_session._binding import check_user_id, client_details
 from starlette_dynamo_session._signing import digest
 
@@ -97,8 +97,8 @@ def regenerate_session(conn: HTTPConnection, *, user_id: str | None = None) -> N
     token planted before sign-in (session fixation) is worth nothing afterwards. With ``user_id``, the session is
     also bound to that user (``DynamoStore.list_sessions``, ``revoke_all``), recording the client's user agent and
     IP address unless the middleware has ``record_client=False``; a bound session stays bound across later requests
-    and regenerations. Raises ``ValueError`` when ``user_id`` is not a non-empty string of at most 256 characters,
-    and ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
+    and regenerations. Raises ``ValueError`` when ``user_id`` is not a non-empty string of at most 256 characters
+    that encodes as UTF-8, and ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
     """
     if user_id is not None:
         check_user_id(user_id)
@@ -115,11 +115,17 @@ def set_session_max_age(conn: HTTPConnection, max_age: int | None) -> None:
     still ends the session (after ``idle_timeout`` if set, otherwise 14 days after its last write).
 
     The lifetime is stored with the session: it holds for every later request and survives regeneration, and
-    ``idle_timeout`` still applies. Raises ``ValueError`` when ``max_age`` is neither an ``int`` nor ``None``, and
-    ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
+    ``idle_timeout`` still applies. Raises ``ValueError`` when ``max_age`` is neither ``None`` nor an ``int`` of at
+    most 100 years (``MAX_LIFETIME`` seconds) either way, and ``RuntimeError`` when ``DynamoSessionMiddleware`` is
+    not installed.
     """
-    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool)):
-        raise ValueError(f"max_age must be a whole number of seconds or None, not {max_age!r}")
+    if max_age is not None and (
+        not isinstance(max_age, int) or isinstance(max_age, bool) or abs(max_age) > MAX_LIFETIME
+    ):
+        raise ValueError(
+            f"max_age must be a whole number of seconds of at most 100 years ({MAX_LIFETIME}) either way, or None, "
+            f"not {max_age!r}"
+        )
     _state(conn).max_age = max_age
 
 

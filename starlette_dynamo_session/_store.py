@@ -380,8 +380,8 @@ class DynamoStore:
         DynamoDB's TTL deletes them.
 
         Two consistent reads, no Scan: the user's item, then the sessions it names (in batches of 100). Raises
-        ``ValueError`` for a user id that is not a non-empty string of at most 256 characters, and
-        ``TableNotFound`` or ``StoreUnavailable``.
+        ``ValueError`` for a user id that is not a non-empty string of at most 256 characters that encodes as UTF-8,
+        and ``TableNotFound`` or ``StoreUnavailable``.
         """
         return await self._users.list_sessions(user_id)
 
@@ -400,8 +400,8 @@ class DynamoStore:
 
         A session that was live when this returns can never be used again, whichever process holds its cookie,
         including one bound by a sign-in that raced with this call. Raises ``ValueError`` for a user id that is
-        not a non-empty string of at most 256 characters, ``StoreUnavailable`` when sign-ins of the user keep
-        racing with it, and ``TableNotFound`` or ``StoreUnavailable``.
+        not a non-empty string of at most 256 characters that encodes as UTF-8, ``StoreUnavailable`` when sign-ins
+        of the user keep racing with it, and ``TableNotFound`` or ``StoreUnavailable``.
         """
         return await self._users.revoke_all(user_id, keep=keep)
 

@@ -43,7 +43,7 @@ from starlette_dynamo_session._binding import (
 )
 from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
-from starlette_dynamo_session._item import ItemLayout
+from starlette_dynamo_session._item import ItemLayout, log_damaged
 from starlette_dynamo_session._signing import digest
 
 if TYPE_CHECKING:
@@ -285,13 +285,15 @@ class UserIndex:
             return False
 
     def _info(self, item: Mapping[str, Any]) -> SessionInfo | None:
-        """The session an item read for listing describes, or ``None`` when it has expired or another shape."""
+        """The session an item read for listing describes, or ``None`` when it has expired or is damaged (another
+        shape, or an instant out of range: logged at WARNING)."""
         try:
             user = parse_user(item)
             expires = instant(item[self._layout.expiry]["N"])
             key = str(item[self._layout.token]["S"])
             created = instant(item[self._layout.created]["N"])
-        except (KeyError, TypeError, ValueError, ArithmeticError):
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            log_damaged(item.get(self._layout.token, {}).get("S"), exc)
             return None
         if user is None or expires.timestamp() <= time.time():
             return None

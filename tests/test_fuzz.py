@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,11 +104,12 @@ class Reply:
         return json.loads(self.body)
 
 
-async def call(app: ASGIApp, path: str, cookie: bytes | None = None, body: bytes = b"") -> Reply:
-    """One HTTP request as a raw ASGI call, with exactly these ``Cookie`` header bytes."""
+async def call(app: ASGIApp, path: str, cookie: bytes | tuple[bytes, ...] | None = None, body: bytes = b"") -> Reply:
+    """One HTTP request as a raw ASGI call, with exactly these ``Cookie`` header bytes (a tuple: one ``Cookie`` header
+    per item, as HTTP/2 may send them)."""
     headers = [(b"host", b"testserver"), (b"content-type", b"application/json")]
-    if cookie is not None:
-        headers.append((b"cookie", cookie))
+    for value in (cookie,) if isinstance(cookie, bytes) else cookie or ():
+        headers.append((b"cookie", value))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -197,12 +199,13 @@ injection = st.sampled_from(
 
 @st.composite
 def valid_pieces(draw: st.DrawFn) -> Piece:
-    """A well-shaped token signed with a key the app accepts: the only kind of cookie worth a store read."""
+    """A well-shaped token signed with a key the app accepts: the only kind of cookie worth a store read (quoted, it
+    is another spelling, and opens nothing)."""
     token = draw(tokens)
     key = draw(st.sampled_from([CURRENT_KEY, PREVIOUS_KEY]))
     signed = sign(key, token)
     quoted = draw(st.booleans())
-    return Piece((f'"{signed}"' if quoted else signed).encode(), token)
+    return Piece((f'"{signed}"' if quoted else signed).encode(), None if quoted else token)
 
 
 @st.composite
@@ -450,3 +453,56 @@ async def test_a_session_cookie_opens_the_session_only_in_the_spelling_the_middl
         if reply.json() != {} or harness.take()[0] != []:
             opened.append(respelled)
     assert opened == []
+
+
+async def written_cookie(harness: Harness, session: dict[str, Any] | None = None) -> str:
+    """The signed cookie value of a new session holding ``session`` (``{"visits": 1}`` by default); the store's
+    operations so far are taken."""
+    if session is None:
+        created = await call(harness.app, "/write")
+    else:
+        created = await call(harness.app, "/replace", body=json.dumps(session).encode())
+    match = FRESH_COOKIE.fullmatch(created.header_values(b"set-cookie")[0])
+    assert match is not None
+    harness.take()
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        pytest.param(lambda value: f'"{value}"', id="quoted"),
+        pytest.param(lambda value: '"' + value.replace(".", "\\.") + '"', id="backslash-escaped"),
+        pytest.param(lambda value: '"' + value.replace(".", "\\056") + '"', id="octal-escaped"),
+    ],
+)
+async def test_a_quoted_or_escaped_session_cookie_opens_nothing_and_costs_no_store_read(
+    harness: Harness, respell: Callable[[str], str]
+) -> None:
+    """Python's cookie unquoting would turn each of these back into the cookie that was issued."""
+    respelled = respell(await written_cookie(harness))
+    reply = await call(harness.app, "/read", b"session=" + respelled.encode())
+    assert (reply.status, reply.json()) == (200, {})
+    assert harness.take()[0] == []
+
+
+async def test_the_session_cookie_opens_its_session_between_other_cookies(harness: Harness) -> None:
+    cookie = await written_cookie(harness)
+    reply = await call(harness.app, "/read", f'theme="dark"; session={cookie}; csrftoken=a=b'.encode())
+    assert reply.json() == {"visits": 1}
+    assert harness.take()[0] == ["GetItem"]
+
+
+async def test_of_two_session_cookies_in_one_header_the_first_is_used(harness: Harness) -> None:
+    """Browsers send the cookie with the most specific path first (RFC 6265, 5.4)."""
+    first = await written_cookie(harness, {"who": "first"})
+    second = await written_cookie(harness, {"who": "second"})
+    reply = await call(harness.app, "/read", f"session={first}; session={second}".encode())
+    assert reply.json() == {"who": "first"}
+
+
+async def test_cookies_split_over_several_cookie_headers_are_read_as_one(harness: Harness) -> None:
+    """HTTP/2 lets a client send each cookie in a ``Cookie`` header of its own (RFC 9113, 8.2.3)."""
+    cookie = await written_cookie(harness)
+    reply = await call(harness.app, "/read", (b"theme=dark", b"session=" + cookie.encode()))
+    assert reply.json() == {"visits": 1}

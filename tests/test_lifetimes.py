@@ -94,3 +94,15 @@ def test_the_item_expiry_is_the_idle_deadline(
 def test_a_non_positive_idle_timeout_is_refused(memory_store: MemoryStore) -> None:
     with pytest.raises(ValueError, match="idle_timeout"):
         DynamoSessionMiddleware(view_session, store=memory_store, secret_key="k", idle_timeout=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    [{"max_age": 10**12}, {"max_age": -(10**12)}, {"idle_timeout": 10**12}],
+    ids=["max_age", "negative", "idle"],
+)
+def test_a_max_age_or_idle_timeout_beyond_a_hundred_years_is_refused(
+    memory_store: MemoryStore, lifetime: dict[str, int]
+) -> None:
+    with pytest.raises(ValueError, match="100 years"):
+        DynamoSessionMiddleware(view_session, store=memory_store, secret_key="k", **lifetime)  # type: ignore[arg-type]

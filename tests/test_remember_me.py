@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import regenerate_session, set_session_max_age
+from starlette_dynamo_session._base import MAX_LIFETIME
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.memory_store import MemoryStore
@@ -40,12 +41,19 @@ async def invalid_lifetime(request: Request) -> JSONResponse:
     return JSONResponse({})  # pragma: no cover
 
 
+async def remember_for(request: Request) -> JSONResponse:
+    set_session_max_age(request, int(request.query_params["seconds"]))
+    request.session["user"] = "ada"
+    return JSONResponse({})
+
+
 ROUTES = [
     Route("/sign-in", sign_in, methods=["POST"]),
     Route("/regenerate", regenerate, methods=["POST"]),
     Route("/update", update_session, methods=["POST"]),
     Route("/view", view_session),
     Route("/invalid", invalid_lifetime, methods=["POST"]),
+    Route("/remember-for", remember_for, methods=["POST"]),
 ]
 
 
@@ -131,6 +139,20 @@ def test_a_lifetime_that_is_not_a_number_of_seconds_is_refused(client_factory: C
     client = client_factory(ROUTES)
     with pytest.raises(ValueError, match="whole number of seconds"):
         client.post("/invalid")
+
+
+@pytest.mark.parametrize("seconds", [MAX_LIFETIME + 1, 10**12, -(10**12)])
+def test_a_lifetime_beyond_a_hundred_years_is_refused_in_the_endpoint(
+    client_factory: ClientFactory, memory_store: MemoryStore, seconds: int
+) -> None:
+    with pytest.raises(ValueError, match="100 years"):
+        client_factory(ROUTES).post("/remember-for", params={"seconds": seconds})
+    assert memory_store.take() == []
+
+
+def test_a_lifetime_of_a_hundred_years_is_kept(client_factory: ClientFactory) -> None:
+    response = client_factory(ROUTES).post("/remember-for", params={"seconds": MAX_LIFETIME})
+    assert max_age_of(response.headers["set-cookie"]) == MAX_LIFETIME
 
 
 def test_setting_a_lifetime_without_the_middleware_is_a_clear_error() -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, regenerate_session
-from tests.conftest import ClientFactory
+from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.memory_store import MemoryStore
 
@@ -69,3 +74,48 @@ def test_a_prefix_skips_whole_path_segments_only(client_factory: ClientFactory, 
 def test_skip_paths_must_be_a_list_of_absolute_prefixes(memory_store: MemoryStore, skip_paths: object) -> None:
     with pytest.raises(ValueError, match="skip_paths"):
         DynamoSessionMiddleware(view_session, store=memory_store, secret_key="k", skip_paths=skip_paths)  # type: ignore[arg-type]
+
+
+def mounted_under_app(store: MemoryStore) -> TestClient:
+    """The app behind the middleware, mounted at ``/app`` of an outer app (``root_path`` is set by the Mount)."""
+    inner = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY, skip_paths=SKIP)],
+    )
+    return TestClient(Starlette(routes=[Mount("/app", inner)]))
+
+
+def served_with_root_path(store: MemoryStore) -> TestClient:
+    """The app behind the middleware, served as ``uvicorn --root-path /app`` serves it behind a proxy that strips
+    ``/app``: ``scope["path"]`` includes the root path."""
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY, skip_paths=SKIP)],
+    )
+    return TestClient(app, root_path="/app")
+
+
+DEPLOYMENTS = [pytest.param(mounted_under_app, id="mount"), pytest.param(served_with_root_path, id="root_path")]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_skip_paths_match_the_path_below_the_root_path(
+    deployment: Callable[[MemoryStore], TestClient], memory_store: MemoryStore
+) -> None:
+    client = deployment(memory_store)
+    client.post("/app/update", json={"user": "ada"})
+    memory_store.take()
+    response = client.get("/app/static/app.css")
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+    assert memory_store.take() == []
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_paths_that_are_not_skipped_use_the_session_below_a_root_path(
+    deployment: Callable[[MemoryStore], TestClient], memory_store: MemoryStore
+) -> None:
+    client = deployment(memory_store)
+    assert "set-cookie" in client.post("/app/update", json={"user": "ada"}).headers
+    assert client.get("/app/staticky").json() == {"session": {"user": "ada"}}
+    assert memory_store.take() == ["write", "read"]

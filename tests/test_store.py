@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from base64 import urlsafe_b64encode
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any, cast
 import boto3
 import pytest
 from botocore.config import Config
+from starlette.routing import Route
 
 from starlette_dynamo_session import (
     MAX_ITEM_BYTES,
@@ -21,7 +23,8 @@ from starlette_dynamo_session import (
     StoreUnavailable,
     TableNotFound,
 )
-from tests.endpoints import later, raw_item
+from tests.conftest import make_client_factory
+from tests.endpoints import later, raw_item, update_session, view_session
 from tests.support.recorder import OperationRecorder
 
 
@@ -415,3 +418,56 @@ def test_an_unreachable_endpoint_raises_store_unavailable(monkeypatch: pytest.Mo
     with pytest.raises(StoreUnavailable, match="GetItem failed .*EndpointConnectionError") as raised:
         store.find("t")
     assert raised.value.__cause__ is not None
+
+
+DAMAGES = {
+    "created far beyond the year 9999": {"created": {"N": "1e400"}},
+    "created before the year 1": {"created": {"N": "-1e20"}},
+    "created in the year 9999, where its lifetime overflows": {"created": {"N": "253402300000"}},
+    "expiry far beyond the year 9999": {"expiry": {"N": "1e400"}},
+    "max_age of 20 digits": {"max_age": {"N": "99999999999999999999"}},
+    "max_age of minus 20 digits": {"max_age": {"N": "-99999999999999999999"}},
+    "max_age not whole": {"max_age": {"N": "1.5"}},
+    "last_seen far beyond the year 9999": {"user_id": {"S": "ada"}, "last_seen": {"N": "1e400"}},
+}
+SESSION_ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
+
+
+def damage(store: DynamoStore, token: str, attributes: dict[str, Any]) -> None:
+    """Overwrite attributes of the item stored for ``token`` with the store's client, past the store."""
+    names = {f"#a{index}": name for index, name in enumerate(attributes)}
+    values = {f":v{index}": value for index, value in enumerate(attributes.values())}
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={store.token_name: {"S": store.key(token)}},
+        UpdateExpression="SET " + ", ".join(f"{name} = {value}" for name, value in zip(names, values, strict=True)),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+@pytest.mark.parametrize("attributes", DAMAGES.values(), ids=DAMAGES.keys())
+def test_a_session_item_with_a_damaged_attribute_is_no_session_never_a_500(
+    moto_store: DynamoStore, attributes: dict[str, Any]
+) -> None:
+    client = make_client_factory(moto_store)(SESSION_ROUTES)
+    client.post("/update", json={"user": "ada"})
+    damage(moto_store, client.cookies["session"].split(".")[0], attributes)
+    response = client.get("/view")
+    assert (response.status_code, response.json()) == (200, {"session": {}})
+    assert client.post("/update", json={"user": "bob"}).status_code == 200
+
+
+def test_a_damaged_session_item_is_logged_once_as_a_warning_naming_its_key_not_its_token(
+    moto_store: DynamoStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client_factory(moto_store)(SESSION_ROUTES)
+    client.post("/update", json={"user": "ada"})
+    token = client.cookies["session"].split(".")[0]
+    damage(moto_store, token, {"max_age": {"N": "99999999999999999999"}})
+    with caplog.at_level(logging.WARNING, logger="starlette_dynamo_session"):
+        client.get("/view")
+    [record] = [record for record in caplog.records if record.name == "starlette_dynamo_session"]
+    assert record.levelno == logging.WARNING
+    assert moto_store.key(token) in record.getMessage()
+    assert token not in record.getMessage()

@@ -149,6 +149,36 @@ def test_a_user_id_that_is_not_a_string_is_a_value_error() -> None:
         regenerate_session(request, user_id=42)  # type: ignore[arg-type]
 
 
+LONE_SURROGATE_ID = "bad\ud800id"  # a str Python allows, which no UTF-8 text (nor DynamoDB) can hold
+
+
+async def sign_in_with_a_lone_surrogate(request: Request) -> JSONResponse:
+    try:
+        regenerate_session(request, user_id=LONE_SURROGATE_ID)
+    except ValueError as exc:
+        return JSONResponse({"refused": str(exc)}, status_code=400)
+    return JSONResponse({})  # pragma: no cover
+
+
+def test_binding_a_user_id_that_does_not_encode_as_utf8_is_refused_in_the_endpoint(
+    dynamo_client_factory: ClientFactory, recorder: OperationRecorder
+) -> None:
+    client = dynamo_client_factory([Route("/sign-in", sign_in_with_a_lone_surrogate, methods=["POST"])])
+    response = client.post("/sign-in")
+    assert response.status_code == 400
+    assert "user_id must be" in response.json()["refused"]
+    assert recorder.take() == []
+
+
+@pytest.mark.parametrize("operation", ["list_sessions", "revoke_all"])
+def test_listing_or_revoking_for_a_user_id_that_does_not_encode_as_utf8_is_a_value_error(
+    store: DynamoStore, recorder: OperationRecorder, operation: str
+) -> None:
+    with pytest.raises(ValueError, match="user_id must be"):
+        anyio.run(getattr(store, operation), LONE_SURROGATE_ID)
+    assert recorder.take() == []
+
+
 def test_a_user_id_of_256_characters_is_accepted(dynamo_client_factory: ClientFactory, store: DynamoStore) -> None:
     device(dynamo_client_factory, user="u" * 256)
     assert len(listed(store, "u" * 256)) == 1
