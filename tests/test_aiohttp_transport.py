@@ -356,7 +356,7 @@ def test_the_aiohttp_transport_needs_the_session_not_a_client() -> None:
 
 
 def test_an_unknown_transport_is_refused() -> None:
-    with pytest.raises(ValueError, match="transport must be 'botocore' or 'aiohttp', not 'httpx'"):
+    with pytest.raises(ValueError, match="transport must be 'auto', 'botocore' or 'aiohttp', not 'httpx'"):
         DynamoStore(transport="httpx")  # type: ignore[arg-type]
 
 
