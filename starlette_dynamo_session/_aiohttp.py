@@ -8,8 +8,11 @@ botocore's retry checks and the store's error mapping know.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import os
+import ssl
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 from botocore.awsrequest import AWSPreparedRequest
@@ -39,14 +42,30 @@ class _LoopState:
 
 class AiohttpSend:
     """Sends requests over one ``aiohttp.ClientSession`` per event loop (asyncio only), at most ``pool_size`` at once,
-    with the connect and read timeouts given (seconds)."""
+    with the connect and read timeouts given (seconds).
+
+    As botocore's client does, it goes through the proxy ``proxies`` names for the URL's scheme (botocore's
+    ``Config(proxies=...)``), else through the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), and
+    checks certificates against ``verify``: ``True`` for the default authorities, a path to a CA bundle (botocore's
+    ``verify=``, ``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file), or ``False`` for no check.
+    """
 
     transport = "aiohttp"
     user_agent = f"aiohttp/{aiohttp.__version__}"
 
-    def __init__(self, pool_size: int, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self,
+        pool_size: int,
+        connect_timeout: float,
+        read_timeout: float,
+        *,
+        proxies: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
+        self._proxies = dict(proxies or {})
+        self._verify = verify
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     async def __call__(self, request: AWSPreparedRequest) -> HTTPResponse:
@@ -60,7 +79,9 @@ class AiohttpSend:
         try:
             async with (
                 state.slots,
-                state.session.request(request.method, request.url, data=request.body, headers=headers) as answer,
+                state.session.request(
+                    request.method, request.url, data=request.body, headers=headers, proxy=self._proxy(request.url)
+                ) as answer,
             ):
                 return HTTPResponse(answer.status, answer.headers, await answer.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -72,13 +93,30 @@ class AiohttpSend:
         if state is not None and state.closer is not None:
             await state.closer.aclose()
 
+    def _proxy(self, url: str) -> str | None:
+        """The proxy ``proxies`` names for ``url`` (by scheme, or ``scheme://host``), if any."""
+        parts = urlsplit(url)
+        proxy = self._proxies.get(f"{parts.scheme}://{parts.hostname}") or self._proxies.get(parts.scheme)
+        return None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"  # botocore's default scheme
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        """What aiohttp checks certificates with: the CA bundle ``verify`` names, or the default (``True``) or no
+        check (``False``)."""
+        if not isinstance(self._verify, str):
+            return self._verify
+        if os.path.isdir(self._verify):
+            return ssl.create_default_context(capath=self._verify)
+        return ssl.create_default_context(cafile=self._verify)
+
     async def _state(self) -> _LoopState:
         """This loop's session and slots, made on first use."""
         loop = _running_loop()
         state = self._loops.get(loop)
         if state is None:
-            connector = aiohttp.TCPConnector(limit=self._pool_size)
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False)
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=self._ssl())
+            session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=not self._proxies
+            )
             state = self._loops[loop] = _LoopState(session, asyncio.Semaphore(self._pool_size))
             state.closer = self._close_at_shutdown(loop, state)
             await state.closer.__anext__()

@@ -504,5 +504,19 @@ def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Pipeli
     """The aiohttp transport for ``client``: botocore's pipeline over aiohttp, signing with ``session``'s
     credentials."""
     config: Any = client.meta.config
-    send = AiohttpSend(int(config.max_pool_connections), config.connect_timeout, config.read_timeout)
+    send = AiohttpSend(
+        int(config.max_pool_connections),
+        config.connect_timeout,
+        config.read_timeout,
+        proxies=config.proxies,
+        verify=_verify(client),
+    )
     return Pipeline(client, session.get_credentials(), send)
+
+
+def _verify(client: DynamoDBClient) -> bool | str:
+    """How the botocore client checks certificates, as botocore resolved it when the client was made (``verify=``,
+    ``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file, ``REQUESTS_CA_BUNDLE``): ``True``, ``False`` or a CA bundle.
+    botocore keeps it on the client's HTTP session only; a client without one checks with the defaults."""
+    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None), "_verify", True)
+    return verify if isinstance(verify, bool | str) else True

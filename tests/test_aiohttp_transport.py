@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import ipaddress
+import ssl
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -23,9 +26,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials, RefreshableCredentials
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from starlette_dynamo_session import DynamoStore, SessionError, StoreUnavailable
-from tests.support.loopback import Handler, Serve, answer
+from tests.support.loopback import Handler, LoopbackServer, Serve, answer
 
 TRANSPORTS: list[Literal["botocore", "aiohttp"]] = ["botocore", "aiohttp"]
 Transport = Literal["botocore", "aiohttp"]
@@ -344,6 +351,86 @@ async def test_under_trio_aiohttp_fails_clearly_and_botocore_works(serve: Serve)
     with pytest.raises(RuntimeError, match=r"transport='aiohttp'\) runs on asyncio only"):
         await make_store("aiohttp").read("token-1")
     assert await make_store("botocore").read("token-1") is None
+
+
+# Proxies and certificates, carried over from botocore's settings
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, signed by its own key, and that key, as PEM files in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def https_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A loopback HTTPS server answering as DynamoDB, with a certificate no default authority signed; the
+    certificate's path is what a CA bundle setting would name."""
+    cert_path, key_path = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    with LoopbackServer(_empty, ssl_context=context) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.url)
+        yield cert_path
+
+
+@pytest.mark.anyio
+async def test_the_ca_bundle_of_aws_ca_bundle_is_trusted_on_the_aiohttp_transport(
+    https_endpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(https_endpoint))
+    store = make_store("aiohttp")
+    assert await store.read("token-1") is None
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_without_the_ca_bundle_an_unknown_certificate_is_refused_on_the_aiohttp_transport(
+    https_endpoint: Path,
+) -> None:
+    store = make_store("aiohttp", retries={"mode": "standard", "total_max_attempts": 1})
+    with pytest.raises(StoreUnavailable, match="GetItem"):
+        await store.read("token-1")
+    await store.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("proxy", ["with-scheme", "without-scheme"])
+async def test_the_configs_proxy_carries_the_aiohttp_transports_requests(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, proxy: str
+) -> None:
+    hosts: list[str] = []
+
+    async def proxy_answering_as_dynamodb(request: web.Request) -> web.Response:
+        hosts.append(request.host)
+        return answer({})
+
+    url = serve(proxy_answering_as_dynamodb)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://dynamodb.invalid")
+    address = url if proxy == "with-scheme" else url.removeprefix("http://")
+    store = make_store("aiohttp", proxies={"http": address})
+    assert await store.read("token-1") is None
+    assert hosts == ["dynamodb.invalid"]
+    await store.aclose()
 
 
 # Construction

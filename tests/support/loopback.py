@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from binascii import crc32
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,8 +31,9 @@ _START_TIMEOUT = 10.0  # seconds
 class LoopbackServer:
     """Serves ``handler`` on a free port of 127.0.0.1 from ``start()`` until ``stop()`` (or as a context manager)."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._handler = handler
+        self._ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -76,9 +78,9 @@ class LoopbackServer:
         try:
             await self.on_startup()
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl_context).start()
             host, port = runner.addresses[0][:2]
-            self.url = f"http://{host}:{port}"
+            self.url = f"{'http' if self._ssl_context is None else 'https'}://{host}:{port}"
         finally:
             self._ready.set()
         try:
