@@ -29,6 +29,7 @@ from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._pipeline import Pipeline
 from starlette_dynamo_session._region import dynamodb_client
 from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._tracing import call_span
 from starlette_dynamo_session._transport import AutoTransport, BotocoreTransport, Transport
 from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
 
@@ -246,7 +247,7 @@ class DynamoStore:
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         request = self._get_request(token)
-        with self._translate_errors("GetItem"):
+        with self._call("GetItem"):
             response = self._client.get_item(**request)
         record = self._layout.record(response.get("Item"), token)
         return None if record is None else record.data
@@ -261,7 +262,7 @@ class DynamoStore:
         """
         record = StoredSession(data=data, created=datetime.fromtimestamp(time.time(), UTC), expiry=expiry, version=1)
         request = self._save_request(token, record)
-        with self._translate_errors("UpdateItem"):
+        with self._call("UpdateItem"):
             self._client.update_item(**request)
 
     def delete(self, token: str) -> None:
@@ -270,7 +271,7 @@ class DynamoStore:
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         key = self._layout.key(token)
-        with self._translate_errors("DeleteItem"):
+        with self._call("DeleteItem"):
             self._client.delete_item(TableName=self._table_name, Key=key)
 
     def ping(self) -> None:
@@ -279,7 +280,7 @@ class DynamoStore:
         Raises ``TableNotFound`` when the table is missing, ``StoreUnavailable`` when DynamoDB cannot be reached
         or the table is not usable (being created or deleted).
         """
-        with self._translate_errors("DescribeTable"):
+        with self._call("DescribeTable"):
             status = self._client.describe_table(TableName=self._table_name)["Table"].get("TableStatus", "ACTIVE")
         if status not in _USABLE_TABLE_STATUSES:
             raise StoreUnavailable(f"table {self._table_name!r} is {status}, not ACTIVE")
@@ -289,7 +290,7 @@ class DynamoStore:
 
         A table that already exists is fine, and so is TTL already enabled. Raises ``StoreUnavailable``.
         """
-        with self._translate_errors("CreateTable"):
+        with self._call("CreateTable"):
             try:
                 self._client.create_table(
                     TableName=self._table_name,
@@ -411,7 +412,7 @@ class DynamoStore:
         await self._transport.aclose()
 
     async def _send(self, operation: str, request: Mapping[str, Any], tokens: Sequence[str] = ()) -> Mapping[str, Any]:
-        with self._translate_errors(operation, tokens):
+        with self._call(operation, tokens):
             return await self._transport.call(operation, request)
 
     def _get_request(self, token: str) -> GetItemInputTypeDef:
@@ -454,6 +455,12 @@ class DynamoStore:
             "ExpressionAttributeNames": self._names,
             "ExpressionAttributeValues": values,
         }
+
+    @contextmanager
+    def _call(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:
+        """One DynamoDB API call: in its OpenTelemetry span (``_tracing``), with its errors translated."""
+        with call_span(operation, self._table_name), self._translate_errors(operation, tokens):
+            yield
 
     @contextmanager
     def _translate_errors(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:

@@ -1,0 +1,61 @@
+"""OpenTelemetry spans for the store's DynamoDB calls, when ``opentelemetry-api`` is installed (nothing otherwise).
+
+One span per API call, on every transport and for the synchronous methods alike, named and described as
+OpenTelemetry's semantic conventions for AWS SDK calls and DynamoDB say: ``DynamoDB.<Operation>``, kind CLIENT,
+``rpc.system`` ``aws-api``, ``rpc.service`` ``DynamoDB``, ``rpc.method``, ``aws.dynamodb.table_names``; a failed
+call has the ERROR status and its ``error.type`` (the AWS error code, or the botocore error). The span is a child of
+the span current where the store was called (the request's, under an instrumented server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette_dynamo_session._events import error_code
+
+__all__ = ["call_span"]
+
+
+def _tracer() -> Any:
+    """The package's tracer from the global tracer provider, or ``None`` without ``opentelemetry-api``."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace.get_tracer("starlette_dynamo_session")
+
+
+_TRACER = _tracer()
+
+
+@contextmanager
+def call_span(operation: str, table_name: str) -> Iterator[None]:
+    """A span around one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``; the exception that
+    ends the block, if any, marks the span as failed and goes on. Raises nothing of its own."""
+    if _TRACER is None:
+        yield
+        return
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    attributes = {
+        "rpc.system": "aws-api",
+        "rpc.service": "DynamoDB",
+        "rpc.method": operation,
+        "aws.dynamodb.table_names": [table_name],
+    }
+    with _TRACER.start_as_current_span(
+        f"DynamoDB.{operation}",
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield
+        except BaseException as exc:
+            code = error_code(exc)
+            span.set_attribute("error.type", code)
+            span.set_status(Status(StatusCode.ERROR, code))
+            raise
