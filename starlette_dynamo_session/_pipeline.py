@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import botocore
 from botocore.auth import SigV4Auth
@@ -100,6 +101,9 @@ class Pipeline:
         DynamoDB could not be reached, its answer was damaged or is not DynamoDB's (``_answers``), or the
         credentials are missing.
         """
+        # A checkpoint even when a handler answers without I/O (moto's mock_aws): the call lets other tasks run and
+        # can be cancelled, as every call on the botocore transport can.
+        await anyio.lowlevel.checkpoint()
         model = self._service_model.operation_model(operation)
         context: dict[str, Any] = {"client_region": self._region, "client_config": self._client_config}
         request_dict = self._serialize(model, request, context)

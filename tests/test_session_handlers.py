@@ -172,3 +172,12 @@ def test_an_application_suite_under_mock_aws_runs_on_the_default_store_with_no_s
     assert client.get("/view").json() == {"session": {"cart": ["apple"], "user": "ada"}}
     client.post("/clear")
     assert client.get("/view").json() == {"session": {}}
+
+
+@pytest.mark.anyio
+async def test_a_call_a_handler_answers_still_lets_other_tasks_run(store: DynamoStore) -> None:
+    others_ran = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(others_ran.set)
+        assert await store.read("token") is None
+        assert others_ran.is_set()
