@@ -177,7 +177,11 @@ def test_an_application_suite_under_mock_aws_runs_on_the_default_store_with_no_s
 @pytest.mark.anyio
 async def test_a_call_a_handler_answers_still_lets_other_tasks_run(store: DynamoStore) -> None:
     others_ran = anyio.Event()
+
+    async def other() -> None:
+        others_ran.set()
+
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(others_ran.set)
+        tasks.start_soon(other)
         assert await store.read("token") is None
         assert others_ran.is_set()
