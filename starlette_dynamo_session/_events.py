@@ -45,7 +45,15 @@ __all__ = ["EventKind", "SessionEvent", "error_code", "listening", "notify", "re
 logger = logging.getLogger("starlette_dynamo_session")
 
 EventKind = Literal[
-    "created", "regenerated", "destroyed", "expired", "conflict_merged", "store_failure", "too_large", "revoked"
+    "created",
+    "regenerated",
+    "destroyed",
+    "expired",
+    "conflict_merged",
+    "store_failure",
+    "too_large",
+    "revoked",
+    "imported",
 ]
 # Bucket boundaries for the store latency histogram, in seconds: a DynamoDB call takes milliseconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -167,7 +167,12 @@ class SessionLifecycle:
         now = _now()
         loaded = state.loaded
         if loaded is None:
-            return await self._write(state, new_token(), dumps(state.session), now) if state.session else Unchanged()
+            if not state.session:  # an imported cookie session the request emptied: its cookie is expired
+                return Destroyed() if state.imported else Unchanged()
+            outcome = await self._write(state, new_token(), dumps(state.session), now)
+            if state.imported and isinstance(outcome, Written):
+                notify(SessionEvent("imported", digest(outcome.token)))
+            return outcome
         if not state.session:
             return await self._destroy(loaded)
         data = dumps(state.session)  # serialized once: to see whether it changed, and to store it if it did

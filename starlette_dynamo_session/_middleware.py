@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from starlette._utils import get_route_path  # how Starlette's routing strips root_path (private, in 0.35 to 1.x)
 from starlette.datastructures import MutableHeaders
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_dynamo_session._base import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
+from starlette_dynamo_session._legacy import CookieSessionReader
 from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
 from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._signing import SecretKey, TokenSigner, digest
@@ -56,12 +57,18 @@ class DynamoSessionMiddleware:
       large to store; with the session's key, never its token or data. It runs in the event loop: keep it quick.
     * **max_sessions_per_user** - *(optional)* when binding a session (``regenerate_session(request,
       user_id=...)``) would give its user more sessions than this, the least recently used ones are revoked.
+    * **import_cookie_sessions** - *(optional)* the secret key (or keys) the application gave Starlette's
+      ``SessionMiddleware`` before: a request whose session cookie is one that middleware signed with one of them,
+      within ``max_age`` (14 days when ``None``), has that cookie's data as its session, stored with one write under a
+      new token whose cookie replaces the old one (an ``"imported"`` event). A cookie that verifies under none of them
+      is an empty session, and costs no store call.
     * **record_client** - *(optional)* whether a bound session records the client's ``User-Agent`` (truncated)
       and IP address (the ASGI client address) when it is bound; ``True`` by default.
 
     Raises ``ValueError`` for an invalid cookie or header name, no secret key, a ``max_age`` beyond 100 years either
     way, an ``idle_timeout`` that is not positive or is beyond 100 years, a ``skip_paths`` entry that does not start
-    with ``/``, or a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions.
+    with ``/``, a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions, or an
+    empty ``import_cookie_sessions`` key.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class DynamoSessionMiddleware:
         on_event: Callable[[SessionEvent], None] | None = None,
         max_sessions_per_user: int | None = None,
         record_client: bool = True,
+        import_cookie_sessions: SecretKey | Sequence[SecretKey] | None = None,
     ) -> None:
         if not _COOKIE_NAME.fullmatch(session_cookie):
             raise ValueError(f"invalid cookie name: {session_cookie!r}")
@@ -103,6 +111,7 @@ class DynamoSessionMiddleware:
             record_client=record_client,
         )
         self.signer = TokenSigner(secret_key)
+        self.legacy = None if import_cookie_sessions is None else CookieSessionReader(import_cookie_sessions, max_age)
         self.session_cookie = session_cookie
         self.session_header = session_header
         self.skip_paths = tuple(prefix.rstrip("/") for prefix in skip_paths)
@@ -140,11 +149,16 @@ class DynamoSessionMiddleware:
         else:
             signed = cookie_value("; ".join(connection.headers.getlist("cookie")), self.session_cookie)
         token = self.signer.unsign(signed) if signed else None
+        # A cookie of Starlette's SessionMiddleware, signed with a key it was given: its data, to store anew.
+        imported = None if token is not None or not signed or header is not None else self._import(signed)
         try:
             state = await self.lifecycle.load(token)
         except SessionError as exc:
             await _refuse(scope, receive, send, exc, token)
             return
+        if imported is not None:
+            state.session.update(imported)
+            state.imported = True
         scope["session"] = state.session
         scope[STATE_SCOPE_KEY] = state
         refused = False
@@ -176,6 +190,10 @@ class DynamoSessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+    def _import(self, cookie: str) -> dict[str, Any] | None:
+        """The session of a Starlette ``SessionMiddleware`` cookie, when ``import_cookie_sessions`` verifies it."""
+        return None if self.legacy is None else self.legacy.read(cookie)
 
     def _skips(self, route_path: str) -> bool:
         """Whether a path, as Starlette's routing sees it (below the ``root_path`` of a ``Mount`` or of
