@@ -9,6 +9,7 @@ from starlette_dynamo_session._exceptions import (
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._flash import flash, get_flashed_messages
 from starlette_dynamo_session._item import MAX_ITEM_BYTES, item_size
 from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
@@ -22,6 +23,8 @@ __all__ = [
     "__version__",
     "DynamoSessionMiddleware",
     "DynamoStore",
+    "flash",
+    "get_flashed_messages",
     "IDLE_REFRESH_FRACTION",
     "item_size",
     "MAX_ITEM_BYTES",

@@ -50,6 +50,8 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "__version__",
         "DynamoSessionMiddleware",
         "DynamoStore",
+        "flash",
+        "get_flashed_messages",
         "IDLE_REFRESH_FRACTION",
         "item_size",
         "MAX_ITEM_BYTES",
