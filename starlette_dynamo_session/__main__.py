@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = commands.add_parser("create-table", help="create the table with TTL enabled and wait until it is usable")
     create.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
     create.add_argument("--ttl-attribute", default=DEFAULT_TTL_NAME, help="TTL attribute (default: %(default)s)")
-    ping = commands.add_parser("ping", help="check that the table exists and DynamoDB answers")
+    ping = commands.add_parser("ping", help="check that DynamoDB answers and the table exists with the store's key")
     ping.add_argument("--table", default=DEFAULT_TABLE_NAME, help="table name (default: %(default)s)")
     doctor = commands.add_parser(
         "doctor", help="check the table (key, TTL, billing, indexes) and the run-time permissions; one line each"
