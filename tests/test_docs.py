@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -299,3 +300,24 @@ def test_the_demo_figures_its_page_quotes_are_the_demos() -> None:
     assert [set(paths) for paths in skipped] == [set(SKIP_PATHS)]
     assert set(quoted(r"`--table NAME`, default `(\w+)`", "docs/demo.md")) == {(DEFAULT_TABLE,)}
     assert set(quoted(r"scripts/demo +# http://127\.0\.0\.1:(\d+)/", "docs/demo.md")) == {(str(DEFAULT_PORT),)}
+
+
+def release(version: str) -> tuple[int, ...]:
+    """A version's numbers without trailing zeros: ``1.0`` and ``1.0.0`` are the same release."""
+    numbers = [int(part) for part in version.split(".")]
+    while numbers and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
+
+
+def test_the_dependency_floors_the_readme_quotes_are_pyprojects() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [dependency for group in project["optional-dependencies"].values() for dependency in group]
+    floors = {}
+    for dependency in [*project["dependencies"], *extras]:
+        name, _, floor = dependency.partition(">=")
+        floors[name] = release(floor)
+    quotes = {name: release(version) for name, version in quoted(r"`([\w-]+)` ([\d.]+) or later", "README.md")}
+    assert quotes == floors
+    python = quoted(r"Python ([\d.]+) or later", "README.md")
+    assert set(python) == {(project["requires-python"].removeprefix(">="),)}
