@@ -235,6 +235,21 @@ def test_the_sealing_figures_the_docs_quote_are_the_sealers() -> None:
     }
 
 
+def test_the_sealing_cost_is_one_figure_in_both_places_and_the_one_its_measured_means_give() -> None:
+    means = quoted(
+        r"`find` ([\d.]+) µs sealed against ([\d.]+) µs plain, `save` ([\d.]+) µs against ([\d.]+) µs, so sealing adds"
+        r" \*\*about (\d+) µs\*\*",
+        "docs/security.md",
+    )
+    [(find_sealed, find_plain, save_sealed, save_plain, figure)] = means
+    added = max(float(find_sealed) - float(find_plain), float(save_sealed) - float(save_plain))
+    assert round(added) == int(figure)
+    readme = quoted(
+        r"It costs about (\d+) microseconds per read and per write \(`python -m bench\.sealing`\)", "README.md"
+    )
+    assert set(readme) == {(figure,)}
+
+
 def written_item_size(json_bytes: int, *, sealed: bool = True, max_age: MaxAge = DEFAULT) -> int:
     """``item_size`` of the item the store writes for a first write of a session whose JSON is ``json_bytes`` long,
     with the store's default attribute names: epoch times with six decimals, a 14-day expiry."""
