@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-table", help="create the table with TTL enabled and wait until it is usable")
     add_store_options(create)
-    ping = commands.add_parser("ping", help="check that the table exists and DynamoDB answers")
+    ping = commands.add_parser("ping", help="check that DynamoDB answers and the table exists with the store's key")
     add_store_options(ping, attributes=False)
     doctor = commands.add_parser(
         "doctor", help="check the table (key, TTL, billing, indexes) and the run-time permissions; one line each"

@@ -277,13 +277,34 @@ class DynamoStore:
     def ping(self) -> None:
         """Check that the table exists and can be used; return quietly when it can.
 
-        Raises ``TableNotFound`` when the table is missing, ``StoreUnavailable`` when DynamoDB cannot be reached
-        or the table is not usable (being created or deleted).
+        Raises ``TableNotFound`` when the table is missing, ``StoreUnavailable`` when DynamoDB cannot be reached,
+        the table is not usable (being created or deleted), or its key is not the store's: a partition key named
+        ``token_name`` of type S, and no sort key. ``python -m starlette_dynamo_session doctor`` checks the rest.
         """
         with self._call("DescribeTable"):
-            status = self._client.describe_table(TableName=self._table_name)["Table"].get("TableStatus", "ACTIVE")
+            table = self._client.describe_table(TableName=self._table_name)["Table"]
+            types = {
+                attribute["AttributeName"]: attribute["AttributeType"] for attribute in table["AttributeDefinitions"]
+            }
+            keys = [
+                (key["AttributeName"], key["KeyType"], types.get(key["AttributeName"])) for key in table["KeySchema"]
+            ]
+        status = table.get("TableStatus", "ACTIVE")
         if status not in _USABLE_TABLE_STATUSES:
             raise StoreUnavailable(f"table {self._table_name!r} is {status}, not ACTIVE")
+        if keys != [(self._layout.token, "HASH", "S")]:
+            shown = ", ".join(f"{name} ({kind} {type_})" for name, kind, type_ in keys)
+            [(name, _, type_), *others] = keys
+            fix = (
+                f"pass DynamoStore(token_name={name!r})"
+                if type_ == "S" and not others
+                else "key schemas cannot change: create the table again with python -m starlette_dynamo_session "
+                "create-table --table NAME"
+            )
+            raise StoreUnavailable(
+                f"table {self._table_name!r} is keyed by {shown}, but the store by {self._layout.token} (HASH S) "
+                f"alone. Fix: {fix} (python -m starlette_dynamo_session doctor checks the whole table)"
+            )
 
     def create_table(self) -> None:
         """Create the table (on-demand billing, TTL on ``ttl_name``) and wait until it can be used.

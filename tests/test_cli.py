@@ -83,6 +83,17 @@ def test_the_token_attribute_option_reads_a_table_keyed_on_another_attribute(
     assert capsys.readouterr().out.endswith("0 live sessions of user 'ada'\n")
 
 
+def test_ping_fails_with_one_line_naming_the_fix_for_a_table_keyed_otherwise(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    DynamoStore(table_name="other-key", token_name="id").create_table()
+    assert main(["ping", "--table", "other-key"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: table 'other-key' is keyed by id (HASH S), but the store by token (HASH S) alone.")
+    assert "Fix: pass DynamoStore(token_name='id')" in error
+    assert error.count("\n") == 1
+
+
 def test_an_unreachable_endpoint_is_one_line_and_exit_1_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")

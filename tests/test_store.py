@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from base64 import urlsafe_b64encode
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -26,6 +27,9 @@ from starlette_dynamo_session import (
 from tests.conftest import make_client_factory
 from tests.endpoints import later, raw_item, update_session, view_session
 from tests.support.recorder import OperationRecorder
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.literals import KeyTypeType, ScalarAttributeTypeType
 
 
 @pytest.fixture(params=[True, False], ids=["sealed", "plain"])
@@ -185,6 +189,40 @@ def test_ping_returns_quietly_when_the_table_is_usable(store: DynamoStore, recor
 def test_ping_raises_table_not_found_for_a_missing_table(boto_session: boto3.Session) -> None:
     with pytest.raises(TableNotFound, match="'missing' does not exist"):
         DynamoStore(boto_session, table_name="missing").ping()
+
+
+def table_keyed_by(session: boto3.Session, *keys: tuple[str, KeyTypeType, ScalarAttributeTypeType]) -> str:
+    """A new table whose key schema is ``keys``, each (attribute name, key type, attribute type); its name."""
+    name = f"test-keyed-{uuid.uuid4().hex}"
+    client = session.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": attribute, "KeyType": kind} for attribute, kind, _ in keys],
+        AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": type_} for attribute, _, type_ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return name
+
+
+def test_ping_on_a_table_keyed_by_another_attribute_names_the_token_name_to_pass(boto_session: boto3.Session) -> None:
+    table = table_keyed_by(boto_session, ("id", "HASH", "S"))
+    with pytest.raises(StoreUnavailable, match=r"keyed by id \(HASH S\), but the store by token .*token_name='id'"):
+        DynamoStore(boto_session, table_name=table).ping()
+
+
+def test_ping_on_a_table_with_a_sort_key_says_to_create_the_table_again(boto_session: boto3.Session) -> None:
+    table = table_keyed_by(boto_session, ("token", "HASH", "S"), ("at", "RANGE", "N"))
+    with pytest.raises(StoreUnavailable, match="key schemas cannot change: create the table again with python -m"):
+        DynamoStore(boto_session, table_name=table).ping()
+
+
+def test_ping_on_a_table_whose_partition_key_is_a_number_says_to_create_the_table_again(
+    boto_session: boto3.Session,
+) -> None:
+    table = table_keyed_by(boto_session, ("token", "HASH", "N"))
+    with pytest.raises(StoreUnavailable, match=r"keyed by token \(HASH N\).*create-table --table NAME"):
+        DynamoStore(boto_session, table_name=table).ping()
 
 
 @pytest.mark.parametrize("method", ["find", "delete", "save", "ping"])
