@@ -87,6 +87,10 @@ class AiohttpSend:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _botocore_error(exc, request.url) from exc
 
+    def check_loop(self) -> None:
+        """Raise ``RuntimeError``, naming the transport, outside asyncio."""
+        _running_loop()
+
     async def aclose(self) -> None:
         """Close this event loop's aiohttp session, if one was made; the next request makes a new one."""
         state = self._loops.pop(_running_loop(), None)

@@ -61,6 +61,9 @@ class Sender(Protocol):
     async def aclose(self) -> None:
         """Close what is held open for the running event loop; the sender stays usable."""
 
+    def check_loop(self) -> None:
+        """Raise ``RuntimeError``, naming the transport, when the running event loop cannot carry this sender."""
+
 
 class Pipeline:
     """Serializes, signs, sends (through ``send``), retries and parses the store's requests as the botocore
@@ -97,10 +100,11 @@ class Pipeline:
     async def call(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
         """Make one API call and return botocore's parsed answer.
 
-        Raises ``ClientError`` (or the client's modeled subclass) for an error answer, and a ``BotoCoreError`` when
+        Raises ``ClientError`` (or the client's modeled subclass) for an error answer, a ``BotoCoreError`` when
         DynamoDB could not be reached, its answer was damaged or is not DynamoDB's (``_answers``), or the
-        credentials are missing.
+        credentials are missing, and ``RuntimeError`` on an event loop the HTTP client cannot run on.
         """
+        self._send.check_loop()
         # A checkpoint even when a handler answers without I/O (moto's mock_aws): the call lets other tasks run and
         # can be cancelled, as every call on the botocore transport can.
         await anyio.lowlevel.checkpoint()
