@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -272,14 +273,26 @@ def measure(plan: Plan, results: Results) -> None:
             idle_refresh_check(load, server, plan, results)
 
 
+def report_folder(*, quick: bool) -> Path:
+    """Where a run's report goes unless told: docs/ for a full run; a new temporary folder for a quick one, whose
+    one-round figures must never replace the committed page."""
+    return Path(tempfile.mkdtemp(prefix="bench-quick-")) if quick else ROOT / "docs"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, then write the results and the report."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short round, to check that everything works")
     parser.add_argument("--rounds", type=int, help="rounds (default: 5, or 1 with --quick)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where the report and chart go (docs/)")
-    parser.add_argument("--json", type=Path, default=ROOT / ".cache" / "bench" / "results.json", help="the results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the report and chart go (docs/ for a full run, a new temporary folder with --quick)",
+    )
+    parser.add_argument("--json", type=Path, help="the results (.cache/bench/results.json, or in --out with --quick)")
     args = parser.parse_args(argv)
+    args.out = args.out or report_folder(quick=args.quick)
+    args.json = args.json or (args.out / "results.json" if args.quick else ROOT / ".cache" / "bench" / "results.json")
     plan = QUICK if args.quick else FULL
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,11 +28,22 @@ VARIANT_NAMES = (
 TARGETS = ("aiohttp <= 0.45x botocore", "4x the bare app", "0.8x min(bare app", "probe p99 <= 5 ms", "0.9x in-flight")
 
 
+def committed_report() -> dict[str, bytes]:
+    return {name: (ROOT / "docs" / name).read_bytes() for name in ("benchmarks.md", "benchmarks.png")}
+
+
 @pytest.mark.dynamodb_local
 def test_quick_run(tmp_path: Path) -> None:
-    results_file = tmp_path / "results.json"
-    command = [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path), "--json", str(results_file)]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=240, stdin=subprocess.DEVNULL)
+    before = committed_report()
+    command = [sys.executable, "-m", "bench.run", "--quick"]
+    run = subprocess.run(command, cwd=ROOT, check=True, timeout=240, stdin=subprocess.DEVNULL, capture_output=True)
+    # A quick run writes to a temporary folder of its own, says where, and leaves the committed page alone.
+    assert committed_report() == before
+    [written] = re.findall(r"wrote (\S+)/benchmarks\.md and", run.stdout.decode() + run.stderr.decode())
+    out = Path(written)
+    assert out.resolve() != (ROOT / "docs").resolve()
+    report_dir = Path(shutil.move(out, tmp_path / "report"))
+    results_file = report_dir / "results.json"
 
     results = json.loads(results_file.read_text())
     for variant in TRANSPORT_VARIANTS:
@@ -47,7 +59,7 @@ def test_quick_run(tmp_path: Path) -> None:
     assert results["idle_refresh"]["gets"] == results["idle_refresh"]["reads"]
     assert results["idle_refresh"]["refresh_writes"] <= results["idle_refresh"]["windows"]
 
-    report = (tmp_path / "benchmarks.md").read_text()
+    report = (report_dir / "benchmarks.md").read_text()
     for name in VARIANT_NAMES:
         assert name in report
     assert "| first write | `DynamoSessionMiddleware`, aiohttp transport |" in report
@@ -56,7 +68,7 @@ def test_quick_run(tmp_path: Path) -> None:
     for target in TARGETS:
         assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
     assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
-    assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+    assert (report_dir / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_sealing_benchmark_prints_its_figures() -> None:
