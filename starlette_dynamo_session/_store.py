@@ -18,6 +18,7 @@ from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._binding import BINDING_NAMES
 from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
 from starlette_dynamo_session._exceptions import (
+    ConflictReason,
     SessionConflict,
     SessionError,
     StoreUnavailable,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         UpdateItemInputTypeDef,
     )
 
-__all__ = ["DynamoStore"]
+__all__ = ["DynamoStore", "conflict_reason"]
 
 DEFAULT_TABLE_NAME = "sessions"
 DEFAULT_TOKEN_NAME = "token"  # noqa: S105 - an attribute name, not a secret
@@ -459,7 +460,8 @@ class DynamoStore:
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             failure: Mapping[str, Any] = exc.response
             index = 0
-            if code == "TransactionCanceledException":
+            cancelled = code == "TransactionCanceledException"
+            if cancelled:
                 reasons = exc.response.get("CancellationReasons", [])
                 index, failure = next(
                     ((at, reason) for at, reason in enumerate(reasons) if reason.get("Code") in ERROR_CODES),
@@ -468,10 +470,10 @@ class DynamoStore:
                 code = str(failure["Code"])
             error = ERROR_CODES.get(code, StoreUnavailable)
             if error is SessionConflict:
-                returned = code in ITEM_RETURNED_CODES and index < len(tokens)
-                current = self._layout.record(failure.get("Item"), tokens[index]) if returned else None
+                reason = conflict_reason(code, failure, on_session=index < len(tokens) or not cancelled)
+                current = self._layout.record(failure.get("Item"), tokens[index]) if index < len(tokens) else None
                 message = f"{operation} lost to a concurrent write ({code})"
-                raise SessionConflict(message, current=current, item_returned=returned) from exc
+                raise SessionConflict(message, current=current, reason=reason) from exc
             if error is TableNotFound:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
             raise error(f"DynamoDB {operation} failed ({code})") from exc
@@ -480,6 +482,17 @@ class DynamoStore:
             raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
         else:
             store_call_finished(operation, time.perf_counter() - began, None)
+
+
+def conflict_reason(code: str, failure: Mapping[str, Any], *, on_session: bool) -> ConflictReason:
+    """Why a conditional write failed, from DynamoDB's error code (a cancelled transaction's reason code for the item
+    that failed), the item the failure returned (``ReturnValuesOnConditionCheckFailure=ALL_OLD`` returns none for an
+    absent item), and whether that item is a session's: in a transaction, any other item is the user's item."""
+    if not on_session:
+        return "user_item_busy"
+    if code not in ITEM_RETURNED_CODES:
+        return "transaction_conflict"
+    return "present" if failure.get("Item") else "absent"
 
 
 def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Transport:

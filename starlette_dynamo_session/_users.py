@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
-from botocore.exceptions import ClientError
 
 from starlette_dynamo_session._base import SessionUser
 from starlette_dynamo_session._binding import (
@@ -99,20 +98,9 @@ class UserSessions(Protocol):
 
 
 def busy_user_item(conflict: SessionConflict) -> bool:
-    """Whether a binding transaction failed only on its user item (the last item): a ``revoke_all`` holds it, or
-    another transaction was changing it. The binding can be retried as it is."""
-    cause = conflict.__cause__
-    if not isinstance(cause, ClientError):
-        return False
-    codes = [str(reason.get("Code", "None")) for reason in cause.response.get("CancellationReasons", [])]
-    busy = ("ConditionalCheckFailed", "TransactionConflict")
-    return bool(codes) and codes[-1] in busy and all(code in ("None", "TransactionConflict") for code in codes[:-1])
-
-
-def _returned_item(conflict: SessionConflict) -> bool:
-    """Whether a failed conditional write came back with the item (it exists)."""
-    cause = conflict.__cause__
-    return isinstance(cause, ClientError) and bool(cause.response.get("Item"))
+    """Whether a binding transaction failed only on its user item (a ``revoke_all`` holds it, another transaction
+    was changing it, or it is due for pruning). The binding can be retried as it is."""
+    return conflict.reason == "user_item_busy"
 
 
 def is_session_key(key: object) -> bool:
@@ -227,7 +215,7 @@ class UserIndex:
         try:
             response = await self._send("UpdateItem", request)
         except SessionConflict as conflict:
-            if conflict.item_returned and not _returned_item(conflict):
+            if conflict.reason == "absent":
                 return 0, []
             return None
         return self._index(response.get("Attributes") or {})
@@ -363,6 +351,6 @@ class UserIndex:
             except SessionConflict as conflict:
                 if check:
                     raise
-                if conflict.item_returned:  # the condition failed: there is no user item to change
+                if conflict.reason == "absent":  # no user item to change
                     return
             await anyio.sleep(RETRY_PAUSE * 2**attempt)
