@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import boto3
 import httpx
 import pytest
@@ -34,14 +35,15 @@ def shared_store(dynamodb_local_session: boto3.Session) -> DynamoStore:
 
 @pytest.fixture
 def serve(shared_store: DynamoStore, tmp_path: Path) -> Iterator[Serve]:
-    """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options, and
-    return its URL once it answers; every server is stopped by its PID after the test."""
+    """Start ``python -m uvicorn tests.apps.counter:app`` (or ``app``) on a free port of 127.0.0.1 with these extra
+    options and environment variables, and return its URL once it answers; every server is stopped by its PID after
+    the test."""
     servers: list[ServerProcess] = []
     env = {**os.environ, "SESSION_TABLE": shared_store.table_name, "SESSION_SECRET_KEY": SECRET_KEY}
 
-    def serve(*options: str) -> str:
-        command = uvicorn_command("tests.apps.counter:app", *options)
-        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env=env))
+    def serve(*options: str, app: str = "tests.apps.counter:app", **settings: str) -> str:
+        command = uvicorn_command(app, *options)
+        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env={**env, **settings}))
         return servers[-1].url
 
     yield serve
@@ -113,3 +115,25 @@ def test_concurrent_changes_to_one_session_through_two_workers_all_land(serve: S
         final = client.get("/", headers=with_cookie(cookie)).json()
     assert final["session"] == {"start": "0", **{f"key-{number}": str(number) for number in range(sent)}}
     assert len(pids) == 2, "one worker served every request"
+
+
+ROUNDS = 4
+
+
+def test_concurrent_sign_ins_of_one_user_leave_exactly_the_limit_in_every_round(
+    serve: Serve, shared_store: DynamoStore
+) -> None:
+    url = serve("--workers", "2", app="tests.apps.users:app", SESSION_LIMIT="3")
+    with httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+
+        def sign_in(_: int) -> str | None:
+            response = client.post("/sign-in", params={"user": "ada"})
+            response.raise_for_status()
+            return response.cookies.get("session")
+
+        for _ in range(ROUNDS):
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                cookies = [cookie for cookie in pool.map(sign_in, range(10)) if cookie]
+            alive = [cookie for cookie in cookies if client.get("/", headers=with_cookie(cookie)).json()["session"]]
+            assert len(anyio.run(shared_store.list_sessions, "ada")) == 3
+            assert len(alive) == 3
