@@ -340,7 +340,8 @@ class DynamoStore:
             }
             items.append({"Delete": delete_old})
         if record.user is not None and binding:  # the session enters its user's index in the same transaction
-            items.append({"Update": self._users.binding_update(token, record.user, replacing=replacing)})
+            update = self._users.binding_update(token, record.user, record.expiry, replacing=replacing)
+            items.append({"Update": update})
         for attempt in range(INDEX_ATTEMPTS):
             try:
                 # A failure returns the item that failed its condition: the session under the token its reason's
@@ -349,9 +350,12 @@ class DynamoStore:
                 await self._send("TransactWriteItems", {"TransactItems": items}, tokens)
                 return
             except SessionConflict as conflict:
-                # Only the user item was busy (a revoke_all holds it, or another sign-in was changing it): wait.
+                # Only the user item refused: a revoke_all holds it, another sign-in was changing it (wait), or it
+                # is due for pruning (prune, then retry at once).
                 if not binding or not busy_user_item(conflict) or attempt == INDEX_ATTEMPTS - 1:
                     raise
+            if record.user is not None and await self._users.prune(record.user.user_id):
+                continue
             await anyio.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))  # noqa: S311
 
     async def remove(self, token: str) -> None:

@@ -20,6 +20,7 @@ The layout, all in the sessions table, with no secondary index and no Scan:
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -37,7 +38,6 @@ from starlette_dynamo_session._binding import (
     USER_ID_NAME,
     check_user_id,
     instant,
-    number,
     parse_user,
 )
 from starlette_dynamo_session._events import SessionEvent, notify
@@ -54,6 +54,10 @@ USER_KEY_PREFIX = "user#"
 ENTRY_PREFIX = "s#"
 LEASE_NAME = "revoking"  # on the user item: until when (epoch seconds) revoke_all holds it
 LEASE_SECONDS = 10
+BINDS_NAME = "binds"  # on the user item: how many bindings went in since its entries were last pruned
+# A binding is refused (and the user item pruned first) once this many bindings went in since the last pruning: the
+# entries then number at most the user's live sessions at that pruning plus this many.
+PRUNE_AFTER = 100
 # revoke_all starts over when a sign-in of the same user commits while it works, at most this many times.
 REVOKE_ALL_ATTEMPTS = 50
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
@@ -120,11 +124,25 @@ class UserIndex:
         """The key of ``user_id``'s user item."""
         return {self._layout.token: {"S": USER_KEY_PREFIX + digest(user_id)}}
 
-    def binding_update(self, token: str, user: SessionUser, *, replacing: str | None) -> UpdateTypeDef:
-        """The transaction item that enters the session stored under ``token`` in ``user``'s index (and takes out
-        the one under ``replacing``, which it replaces), counting the user's version on."""
-        names = {"#new": ENTRY_PREFIX + digest(token), "#version": self._layout.version, "#lease": LEASE_NAME}
-        expression = "SET #new = :seen ADD #version :one"
+    def binding_update(
+        self, token: str, user: SessionUser, expiry: datetime, *, replacing: str | None
+    ) -> UpdateTypeDef:
+        """The transaction item that enters the session stored under ``token`` until ``expiry`` in ``user``'s index
+        (and takes out the one under ``replacing``, which it replaces), counting the user's version on.
+
+        The entry's value is the session's expiry (epoch seconds, rounded up), so pruning reads only the sessions
+        whose recorded expiry has passed. The item refuses the binding while a ``revoke_all`` holds it, and once
+        ``PRUNE_AFTER`` bindings went in since its last pruning: the transaction then fails on the user item alone
+        (``busy_user_item``), and ``prune`` makes room.
+        """
+        names = {
+            "#new": ENTRY_PREFIX + digest(token),
+            "#version": self._layout.version,
+            "#lease": LEASE_NAME,
+            "#binds": BINDS_NAME,
+            "#key": self._layout.token,
+        }
+        expression = "SET #new = :until ADD #version :one, #binds :one"
         if replacing is not None:
             names["#old"] = ENTRY_PREFIX + digest(replacing)
             expression += " REMOVE #old"
@@ -132,14 +150,71 @@ class UserIndex:
             "TableName": self._table,
             "Key": self.user_key(user.user_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_not_exists(#lease) OR #lease < :now",  # no revoke_all at work
+            # No revoke_all at work, and not due for pruning (an item without the count, from before it, is due).
+            "ConditionExpression": (
+                "(attribute_not_exists(#lease) OR #lease < :now) AND (attribute_not_exists(#key) OR #binds < :due)"
+            ),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {
-                ":seen": {"N": number(user.last_seen)},
+                ":until": {"N": str(math.ceil(expiry.timestamp()))},
                 ":one": {"N": "1"},
                 ":now": {"N": str(int(time.time()))},
+                ":due": {"N": str(PRUNE_AFTER)},
             },
         }
+
+    async def prune(self, user_id: str) -> bool:
+        """Prune the user item when it is due (``PRUNE_AFTER`` bindings since its last pruning, or none counted);
+        return whether it was, so that a refused binding can be retried at once.
+
+        Only the entries whose recorded expiry has passed are looked at: their sessions are read (consistently), the
+        entries of ended ones are removed, and those of sessions whose expiry moved on since (idle refresh, a
+        browser session's writes) get the new expiry. Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        request = {"TableName": self._table, "Key": self.user_key(user_id), "ConsistentRead": True}
+        item = (await self._send("GetItem", request)).get("Item") or {}
+        binds = item.get(BINDS_NAME)
+        if not item or (binds is not None and int(binds.get("N", "0")) < PRUNE_AFTER):
+            return False
+        now = time.time()
+        due = [name.removeprefix(ENTRY_PREFIX) for name, value in item.items() if _entry_due(name, value, now)]
+        live = await self._fetch(user_id, due)
+        changes = [(key, None if key not in live else str(math.ceil(live[key].expires.timestamp()))) for key in due]
+        chunks = [changes[start : start + REMOVE_LIMIT] for start in range(0, len(changes), REMOVE_LIMIT)] or [[]]
+        for index, chunk in enumerate(chunks):
+            await self._update(self._prune_request(user_id, chunk, last=index == len(chunks) - 1), check=False)
+        return True
+
+    def _prune_request(self, user_id: str, changes: list[tuple[str, str | None]], *, last: bool) -> dict[str, Any]:
+        """The UpdateItem that removes the entries in ``changes`` without an expiry and sets the others' to theirs;
+        the ``last`` one also starts the count of bindings again."""
+        names = {"#key": self._layout.token}
+        values: dict[str, Any] = {}
+        removals: list[str] = []
+        settings: list[str] = []
+        for at, (key, until) in enumerate(changes):
+            names[f"#e{at}"] = ENTRY_PREFIX + key
+            if until is None:
+                removals.append(f"#e{at}")
+            else:
+                values[f":e{at}"] = {"N": until}
+                settings.append(f"#e{at} = :e{at}")
+        if last:
+            names["#binds"] = BINDS_NAME
+            values[":zero"] = {"N": "0"}
+            settings.append("#binds = :zero")
+        expression = "SET " + ", ".join(settings) if settings else ""
+        expression += (" REMOVE " + ", ".join(removals)) if removals else ""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self.user_key(user_id),
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": "attribute_exists(#key)",  # never create a user item
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        return request
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, most recently used first; the index entries of ended ones are pruned."""
@@ -354,3 +429,14 @@ class UserIndex:
                 if conflict.reason == "absent":  # no user item to change
                     return
             await anyio.sleep(RETRY_PAUSE * 2**attempt)
+
+
+def _entry_due(name: str, value: Mapping[str, Any], now: float) -> bool:
+    """Whether a user item's attribute is a session's entry whose recorded expiry (or, in entries from before
+    expiries were recorded, "last seen") has passed."""
+    if not name.startswith(ENTRY_PREFIX):
+        return False
+    try:
+        return float(value["N"]) <= now
+    except (KeyError, TypeError, ValueError):
+        return True
