@@ -4,11 +4,11 @@ The layout, all in the sessions table, with no secondary index and no Scan:
 
 * A bound session is an ordinary session item with the user's attributes (``_binding``).
 * Each user who ever bound a session has one *user item*, keyed ``user#`` + the SHA-256 digest of the user id
-  (``#`` is not in the digests' alphabet, so it can never be a session's key). It holds a ``version`` and one
-  attribute per session bound to the user, named ``s#`` + the session's key.
+  (``#`` is not in the digests' alphabet, so it can never be a session's key). It holds a ``version``, a count of
+  bindings, and one attribute per session bound to the user, named ``s#`` + the session's key, holding its expiry.
 * The user item is *complete*: a session is bound, and re-keyed on regeneration, in the same transaction that
-  writes the index entry and counts the user's version on. It may hold entries of sessions that ended since (a
-  sign-out, an expiry); reading the sessions themselves filters those out, and listing prunes them.
+  writes the index entry and counts the user's version on. A sign-out or a revoke takes the entry out at once;
+  entries of sessions that expired are pruned as sign-ins go in (``_user_pruning``), and listing prunes too.
 * ``revoke_all`` takes a short lease on the user item (a conditional write that returns the entries), deletes
   every session the entries name, then releases the lease with a write conditional on the version being the one it
   read. A binding is conditional on no lease being held, so sign-ins of the user wait (retrying briefly) while
@@ -44,6 +44,14 @@ from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._user_pruning import (
+    BINDS_NAME,
+    ENTRY_PREFIX,
+    PRUNE_AFTER,
+    entries_due,
+    prune_due,
+    prune_request,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateTypeDef
@@ -51,13 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["SessionInfo", "UserIndex", "UserSessions", "busy_user_item", "is_session_key"]
 
 USER_KEY_PREFIX = "user#"
-ENTRY_PREFIX = "s#"
 LEASE_NAME = "revoking"  # on the user item: until when (epoch seconds) revoke_all holds it
 LEASE_SECONDS = 10
-BINDS_NAME = "binds"  # on the user item: how many bindings went in since its entries were last pruned
-# A binding is refused (and the user item pruned first) once this many bindings went in since the last pruning: the
-# entries then number at most the user's live sessions at that pruning plus this many.
-PRUNE_AFTER = 100
 # revoke_all starts over when a sign-in of the same user commits while it works, at most this many times.
 REVOKE_ALL_ATTEMPTS = 50
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
@@ -173,48 +176,17 @@ class UserIndex:
         """
         request = {"TableName": self._table, "Key": self.user_key(user_id), "ConsistentRead": True}
         item = (await self._send("GetItem", request)).get("Item") or {}
-        binds = item.get(BINDS_NAME)
-        if not item or (binds is not None and int(binds.get("N", "0")) < PRUNE_AFTER):
+        if not prune_due(item):
             return False
-        now = time.time()
-        due = [name.removeprefix(ENTRY_PREFIX) for name, value in item.items() if _entry_due(name, value, now)]
+        due = entries_due(item, time.time())
         live = await self._fetch(user_id, due)
         changes = [(key, None if key not in live else str(math.ceil(live[key].expires.timestamp()))) for key in due]
         chunks = [changes[start : start + REMOVE_LIMIT] for start in range(0, len(changes), REMOVE_LIMIT)] or [[]]
         for index, chunk in enumerate(chunks):
-            await self._update(self._prune_request(user_id, chunk, last=index == len(chunks) - 1), check=False)
+            last = index == len(chunks) - 1
+            request = prune_request(self._table, self.user_key(user_id), self._layout.token, chunk, last=last)
+            await self._update(request, check=False)
         return True
-
-    def _prune_request(self, user_id: str, changes: list[tuple[str, str | None]], *, last: bool) -> dict[str, Any]:
-        """The UpdateItem that removes the entries in ``changes`` without an expiry and sets the others' to theirs;
-        the ``last`` one also starts the count of bindings again."""
-        names = {"#key": self._layout.token}
-        values: dict[str, Any] = {}
-        removals: list[str] = []
-        settings: list[str] = []
-        for at, (key, until) in enumerate(changes):
-            names[f"#e{at}"] = ENTRY_PREFIX + key
-            if until is None:
-                removals.append(f"#e{at}")
-            else:
-                values[f":e{at}"] = {"N": until}
-                settings.append(f"#e{at} = :e{at}")
-        if last:
-            names["#binds"] = BINDS_NAME
-            values[":zero"] = {"N": "0"}
-            settings.append("#binds = :zero")
-        expression = "SET " + ", ".join(settings) if settings else ""
-        expression += (" REMOVE " + ", ".join(removals)) if removals else ""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self.user_key(user_id),
-            "UpdateExpression": expression.strip(),
-            "ConditionExpression": "attribute_exists(#key)",  # never create a user item
-            "ExpressionAttributeNames": names,
-        }
-        if values:
-            request["ExpressionAttributeValues"] = values
-        return request
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, most recently used first; the index entries of ended ones are pruned."""
@@ -429,14 +401,3 @@ class UserIndex:
                 if conflict.reason == "absent":  # no user item to change
                     return
             await anyio.sleep(RETRY_PAUSE * 2**attempt)
-
-
-def _entry_due(name: str, value: Mapping[str, Any], now: float) -> bool:
-    """Whether a user item's attribute is a session's entry whose recorded expiry (or, in entries from before
-    expiries were recorded, "last seen") has passed."""
-    if not name.startswith(ENTRY_PREFIX):
-        return False
-    try:
-        return float(value["N"]) <= now
-    except (KeyError, TypeError, ValueError):
-        return True

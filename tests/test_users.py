@@ -32,7 +32,7 @@ from starlette_dynamo_session._base import SessionUser
 from starlette_dynamo_session._binding import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._item import item_size
 from starlette_dynamo_session._signing import digest, new_token
-from starlette_dynamo_session._users import PRUNE_AFTER
+from starlette_dynamo_session._user_pruning import PRUNE_AFTER
 from tests.conftest import SECRET_KEY, ClientFactory, make_client_factory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore
@@ -417,7 +417,7 @@ def test_each_users_sessions_operation_costs_the_documented_requests(
 
 ENDED_SIGN_INS = 6_000  # what that many unlisted sign-ins left in a user item before pruning: some 320 KB
 SIGN_INS = 3 * PRUNE_AFTER + 50
-USER_ITEM_BOUND = 16 * 1024  # bytes: PRUNE_AFTER + live entries of 52 bytes, and the key, version and count
+USER_ITEM_BOUND = 70 + 51 * (PRUNE_AFTER + 50)  # bytes: key, version, count, entries (100 + the live at most)
 
 
 def user_item(store: DynamoStore, user: str) -> dict[str, Any]:
