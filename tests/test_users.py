@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import anyio
@@ -23,17 +23,12 @@ from starlette_dynamo_session import (
     DynamoStore,
     SessionEvent,
     SessionInfo,
-    StoredSession,
     regenerate_session,
     session_key,
     set_session_max_age,
 )
-from starlette_dynamo_session._base import SessionUser
 from starlette_dynamo_session._binding import LAST_SEEN_INTERVAL
-from starlette_dynamo_session._item import item_size
-from starlette_dynamo_session._signing import digest, new_token
-from starlette_dynamo_session._user_pruning import PRUNE_AFTER
-from tests.conftest import SECRET_KEY, ClientFactory, make_client_factory
+from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore
 from tests.support.recorder import OperationRecorder
@@ -411,63 +406,6 @@ def test_each_users_sessions_operation_costs_the_documented_requests(
     recorder.take()
     device(dynamo_client_factory).post("/sign-out")
     assert recorder.take()[-3:] == ["GetItem", "DeleteItem", "UpdateItem"]  # a bound sign-out
-
-
-# A heavy user: the user item stays bounded by what is live, with no listing.
-
-ENDED_SIGN_INS = 6_000  # what that many unlisted sign-ins left in a user item before pruning: some 320 KB
-SIGN_INS = 3 * PRUNE_AFTER + 50
-USER_ITEM_BOUND = 70 + 51 * (PRUNE_AFTER + 50)  # bytes: key, version, count, entries (100 + the live at most)
-
-
-def user_item(store: DynamoStore, user: str) -> dict[str, Any]:
-    item = store.client.get_item(TableName=store.table_name, Key=store._users.user_key(user), ConsistentRead=True)
-    return dict(item.get("Item", {}))
-
-
-async def bind(store: DynamoStore, user: str) -> str:
-    """Sign a new session in as ``user`` straight through the store, as the middleware does: one minute to live."""
-    token = new_token()
-    now = datetime.fromtimestamp(time.time(), UTC)
-    session = StoredSession(b'{"user":"ada"}', now, now + timedelta(seconds=60), 1, user=SessionUser(user, now))
-    await store.write(token, session)
-    return token
-
-
-def test_a_user_who_signs_in_thousands_of_times_without_listing_keeps_a_small_user_item(
-    moto_store: DynamoStore, clock: Callable[[float], None]
-) -> None:
-    entries = {f"s#{digest(f'ended {n}')}": {"N": "1700000000.123456"} for n in range(ENDED_SIGN_INS)}
-    key = moto_store._users.user_key("ada")
-    moto_store.client.put_item(TableName=moto_store.table_name, Item={**key, "version": {"N": "1"}, **entries})
-    assert item_size(user_item(moto_store, "ada")) > 300 * 1024
-
-    async def sign_in_many() -> None:
-        for n in range(SIGN_INS):
-            token = await bind(moto_store, "ada")
-            if n % 3 == 0:
-                await moto_store.remove(token)  # signed out
-            if n % 50 == 49:
-                clock(61)  # the others expire
-
-    anyio.run(sign_in_many)
-    device(make_client_factory(moto_store))
-    item = user_item(moto_store, "ada")
-    assert item_size(item) < USER_ITEM_BOUND
-    assert len([name for name in item if name.startswith("s#")]) <= PRUNE_AFTER + 50
-    assert len(listed(moto_store, "ada")) <= 34
-
-
-def test_pruning_costs_three_requests_once_per_hundred_sign_ins_of_a_user(
-    moto_store: DynamoStore, moto_recorder: OperationRecorder
-) -> None:
-    async def sign_in_many() -> None:
-        for _ in range(PRUNE_AFTER + 1):
-            await bind(moto_store, "ada")
-
-    anyio.run(sign_in_many)
-    pruning = ["TransactWriteItems", "GetItem", "UpdateItem", "TransactWriteItems"]  # refused, read, pruned, bound
-    assert moto_recorder.take() == ["TransactWriteItems"] * PRUNE_AFTER + pruning
 
 
 # Races, on moto and on DynamoDB Local: run them repeatedly with `-k race`.
