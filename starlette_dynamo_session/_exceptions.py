@@ -11,12 +11,18 @@ All of them derive from one base class, so one ``except`` clause catches them:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from starlette_dynamo_session._base import StoredSession
 
-__all__ = ["SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
+__all__ = ["ConflictReason", "SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
+
+
+# Why a conditional write failed: its condition failed on an item that does not exist ("absent") or on one that does
+# ("present"); another write was changing the item at the same time ("transaction_conflict"); or, in a binding
+# transaction, only the user's item refused it ("user_item_busy": a revoke_all holds it, or it is due for pruning).
+ConflictReason = Literal["absent", "present", "transaction_conflict", "user_item_busy"]
 
 
 class SessionError(Exception):
@@ -52,12 +58,24 @@ class SessionTooLarge(SessionError):
 class SessionConflict(SessionError):
     """A conditional write found another version of the item than the one it was based on.
 
-    ``SessionStore.write`` raises it; the middleware answers it by merging and retrying. When the store returned
-    the item that won (``item_returned``), ``current`` is that session, or ``None`` when it was deleted or has
-    expired; otherwise the caller has to read it again.
+    ``SessionStore.write`` raises it; the middleware answers it by merging and retrying. ``reason`` says what the
+    store learnt (``ConflictReason``). When it returned the item that won (``item_returned``: the reason is
+    ``"absent"`` or ``"present"``), ``current`` is that session, or ``None`` when it was deleted, has expired or is
+    no session; otherwise the caller has to read it again.
     """
 
-    def __init__(self, message: str, *, current: StoredSession | None = None, item_returned: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        current: StoredSession | None = None,
+        reason: ConflictReason = "transaction_conflict",
+    ) -> None:
         super().__init__(message)
         self.current = current
-        self.item_returned = item_returned
+        self.reason: ConflictReason = reason
+
+    @property
+    def item_returned(self) -> bool:
+        """Whether the store said what the item is now (``current``), so that no read is needed."""
+        return self.reason in ("absent", "present")

@@ -222,8 +222,8 @@ class SessionLifecycle:
                 _written(token, loaded, replacing, attempts=attempt + 1)
                 if turn is not None and replacing is None:
                     turn.latest = record
-                if state.bind is not None:
-                    await self._enforce_limit(state.bind.user_id, token)
+                if state.bind is not None and not await self._enforce_limit(state.bind.user_id, token):
+                    return Destroyed()  # newer sign-ins of the user filled the limit meanwhile
                 return Written(token, self.lifetime.of(record.max_age).cookie_max_age(record.created, now))
             rebased = self._rebase(state, loaded, current, changes, now)
             if rebased is None:
@@ -278,14 +278,22 @@ class SessionLifecycle:
             return SessionUser(bind.user_id, now, agent, ip)
         return None if stored is None else dataclasses.replace(stored, last_seen=now)
 
-    async def _enforce_limit(self, user_id: str, token: str) -> None:
-        """Revoke the user's least recently used sessions beyond ``max_sessions_per_user``, never ``token``'s."""
+    async def _enforce_limit(self, user_id: str, token: str) -> bool:
+        """Revoke the user's sessions beyond the ``max_sessions_per_user`` most recently used; return whether
+        ``token``'s session is still among them.
+
+        Every binder keeps the same survivors, the newest by ("last seen", key), and counts its own session like any
+        other: concurrent sign-ins of one user then leave exactly the limit, where keeping "mine and the newest
+        others" would let each binder revoke another's fresh session. Its own session is revoked only when that many
+        sessions of the user were bound after it.
+        """
         if self.users is None or self.max_sessions_per_user is None:
-            return
-        key = digest(token)
-        others = [info for info in await self.users.list_sessions(user_id) if info.key != key]
-        for info in others[self.max_sessions_per_user - 1 :]:  # most recently used first
+            return True
+        sessions = sorted(await self.users.list_sessions(user_id), key=lambda info: (info.last_seen, info.key))
+        beyond = sessions[: max(len(sessions) - self.max_sessions_per_user, 0)]  # oldest first
+        for info in beyond:
             await self.users.revoke(info.key)
+        return digest(token) not in {info.key for info in beyond}
 
 
 def _last_seen_due(record: StoredSession, now: datetime) -> bool:

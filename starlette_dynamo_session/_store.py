@@ -20,6 +20,7 @@ from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._binding import BINDING_NAMES
 from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
 from starlette_dynamo_session._exceptions import (
+    ConflictReason,
     SessionConflict,
     SessionError,
     StoreUnavailable,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         UpdateItemInputTypeDef,
     )
 
-__all__ = ["DynamoStore"]
+__all__ = ["DynamoStore", "conflict_reason"]
 
 DEFAULT_TABLE_NAME = "sessions"
 DEFAULT_TOKEN_NAME = "token"  # noqa: S105 - an attribute name, not a secret
@@ -373,7 +374,8 @@ class DynamoStore:
             }
             items.append({"Delete": delete_old})
         if record.user is not None and binding:  # the session enters its user's index in the same transaction
-            items.append({"Update": self._users.binding_update(token, record.user, replacing=replacing)})
+            update = self._users.binding_update(token, record.user, record.expiry, replacing=replacing)
+            items.append({"Update": update})
         for attempt in range(INDEX_ATTEMPTS):
             try:
                 # A failure returns the item that failed its condition: the session under the token its reason's
@@ -382,9 +384,12 @@ class DynamoStore:
                 await self._send("TransactWriteItems", {"TransactItems": items}, tokens)
                 return
             except SessionConflict as conflict:
-                # Only the user item was busy (a revoke_all holds it, or another sign-in was changing it): wait.
+                # Only the user item refused: a revoke_all holds it, another sign-in was changing it (wait), or it
+                # is due for pruning (prune, then retry at once).
                 if not binding or not busy_user_item(conflict) or attempt == INDEX_ATTEMPTS - 1:
                     raise
+            if record.user is not None and await self._users.prune(record.user.user_id):
+                continue
             await anyio.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))  # noqa: S311
 
     async def remove(self, token: str) -> None:
@@ -499,7 +504,8 @@ class DynamoStore:
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             failure: Mapping[str, Any] = exc.response
             index = 0
-            if code == "TransactionCanceledException":
+            cancelled = code == "TransactionCanceledException"
+            if cancelled:
                 reasons = exc.response.get("CancellationReasons", [])
                 index, failure = next(
                     ((at, reason) for at, reason in enumerate(reasons) if reason.get("Code") in ERROR_CODES),
@@ -508,10 +514,10 @@ class DynamoStore:
                 code = str(failure["Code"])
             error = ERROR_CODES.get(code, StoreUnavailable)
             if error is SessionConflict:
-                returned = code in ITEM_RETURNED_CODES and index < len(tokens)
-                current = self._layout.record(failure.get("Item"), tokens[index]) if returned else None
+                reason = conflict_reason(code, failure, on_session=index < len(tokens) or not cancelled)
+                current = self._layout.record(failure.get("Item"), tokens[index]) if index < len(tokens) else None
                 message = f"{operation} lost to a concurrent write ({code})"
-                raise SessionConflict(message, current=current, item_returned=returned) from exc
+                raise SessionConflict(message, current=current, reason=reason) from exc
             if error is TableNotFound:
                 raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
             raise error(f"DynamoDB {operation} failed ({code})") from exc
@@ -526,6 +532,17 @@ class DynamoStore:
             raise StoreUnavailable(shape) from exc
         else:
             store_call_finished(operation, time.perf_counter() - began, None)
+
+
+def conflict_reason(code: str, failure: Mapping[str, Any], *, on_session: bool) -> ConflictReason:
+    """Why a conditional write failed, from DynamoDB's error code (a cancelled transaction's reason code for the item
+    that failed), the item the failure returned (``ReturnValuesOnConditionCheckFailure=ALL_OLD`` returns none for an
+    absent item), and whether that item is a session's: in a transaction, any other item is the user's item."""
+    if not on_session:
+        return "user_item_busy"
+    if code not in ITEM_RETURNED_CODES:
+        return "transaction_conflict"
+    return "present" if failure.get("Item") else "absent"
 
 
 def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Pipeline:

@@ -4,11 +4,11 @@ The layout, all in the sessions table, with no secondary index and no Scan:
 
 * A bound session is an ordinary session item with the user's attributes (``_binding``).
 * Each user who ever bound a session has one *user item*, keyed ``user#`` + the SHA-256 digest of the user id
-  (``#`` is not in the digests' alphabet, so it can never be a session's key). It holds a ``version`` and one
-  attribute per session bound to the user, named ``s#`` + the session's key.
+  (``#`` is not in the digests' alphabet, so it can never be a session's key). It holds a ``version``, a count of
+  bindings, and one attribute per session bound to the user, named ``s#`` + the session's key, holding its expiry.
 * The user item is *complete*: a session is bound, and re-keyed on regeneration, in the same transaction that
-  writes the index entry and counts the user's version on. It may hold entries of sessions that ended since (a
-  sign-out, an expiry); reading the sessions themselves filters those out, and listing prunes them.
+  writes the index entry and counts the user's version on. A sign-out or a revoke takes the entry out at once;
+  entries of sessions that expired are pruned as sign-ins go in (``_user_pruning``), and listing prunes too.
 * ``revoke_all`` takes a short lease on the user item (a conditional write that returns the entries), deletes
   every session the entries name, then releases the lease with a write conditional on the version being the one it
   read. A binding is conditional on no lease being held, so sign-ins of the user wait (retrying briefly) while
@@ -20,6 +20,7 @@ The layout, all in the sessions table, with no secondary index and no Scan:
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -28,7 +29,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
-from botocore.exceptions import ClientError
 
 from starlette_dynamo_session._base import SessionUser
 from starlette_dynamo_session._binding import (
@@ -38,13 +38,20 @@ from starlette_dynamo_session._binding import (
     USER_ID_NAME,
     check_user_id,
     instant,
-    number,
     parse_user,
 )
 from starlette_dynamo_session._events import SessionEvent, notify
 from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._item import ItemLayout, log_damaged
 from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._user_pruning import (
+    BINDS_NAME,
+    ENTRY_PREFIX,
+    PRUNE_AFTER,
+    entries_due,
+    prune_due,
+    prune_request,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateTypeDef
@@ -52,7 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["SessionInfo", "UserIndex", "UserSessions", "busy_user_item", "is_session_key"]
 
 USER_KEY_PREFIX = "user#"
-ENTRY_PREFIX = "s#"
 LEASE_NAME = "revoking"  # on the user item: until when (epoch seconds) revoke_all holds it
 LEASE_SECONDS = 10
 # revoke_all starts over when a sign-in of the same user commits while it works, at most this many times.
@@ -99,20 +105,9 @@ class UserSessions(Protocol):
 
 
 def busy_user_item(conflict: SessionConflict) -> bool:
-    """Whether a binding transaction failed only on its user item (the last item): a ``revoke_all`` holds it, or
-    another transaction was changing it. The binding can be retried as it is."""
-    cause = conflict.__cause__
-    if not isinstance(cause, ClientError):
-        return False
-    codes = [str(reason.get("Code", "None")) for reason in cause.response.get("CancellationReasons", [])]
-    busy = ("ConditionalCheckFailed", "TransactionConflict")
-    return bool(codes) and codes[-1] in busy and all(code in ("None", "TransactionConflict") for code in codes[:-1])
-
-
-def _returned_item(conflict: SessionConflict) -> bool:
-    """Whether a failed conditional write came back with the item (it exists)."""
-    cause = conflict.__cause__
-    return isinstance(cause, ClientError) and bool(cause.response.get("Item"))
+    """Whether a binding transaction failed only on its user item (a ``revoke_all`` holds it, another transaction
+    was changing it, or it is due for pruning). The binding can be retried as it is."""
+    return conflict.reason == "user_item_busy"
 
 
 def is_session_key(key: object) -> bool:
@@ -132,11 +127,25 @@ class UserIndex:
         """The key of ``user_id``'s user item."""
         return {self._layout.token: {"S": USER_KEY_PREFIX + digest(user_id)}}
 
-    def binding_update(self, token: str, user: SessionUser, *, replacing: str | None) -> UpdateTypeDef:
-        """The transaction item that enters the session stored under ``token`` in ``user``'s index (and takes out
-        the one under ``replacing``, which it replaces), counting the user's version on."""
-        names = {"#new": ENTRY_PREFIX + digest(token), "#version": self._layout.version, "#lease": LEASE_NAME}
-        expression = "SET #new = :seen ADD #version :one"
+    def binding_update(
+        self, token: str, user: SessionUser, expiry: datetime, *, replacing: str | None
+    ) -> UpdateTypeDef:
+        """The transaction item that enters the session stored under ``token`` until ``expiry`` in ``user``'s index
+        (and takes out the one under ``replacing``, which it replaces), counting the user's version on.
+
+        The entry's value is the session's expiry (epoch seconds, rounded up), so pruning reads only the sessions
+        whose recorded expiry has passed. The item refuses the binding while a ``revoke_all`` holds it, and once
+        ``PRUNE_AFTER`` bindings went in since its last pruning: the transaction then fails on the user item alone
+        (``busy_user_item``), and ``prune`` makes room.
+        """
+        names = {
+            "#new": ENTRY_PREFIX + digest(token),
+            "#version": self._layout.version,
+            "#lease": LEASE_NAME,
+            "#binds": BINDS_NAME,
+            "#key": self._layout.token,
+        }
+        expression = "SET #new = :until ADD #version :one, #binds :one"
         if replacing is not None:
             names["#old"] = ENTRY_PREFIX + digest(replacing)
             expression += " REMOVE #old"
@@ -144,14 +153,40 @@ class UserIndex:
             "TableName": self._table,
             "Key": self.user_key(user.user_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_not_exists(#lease) OR #lease < :now",  # no revoke_all at work
+            # No revoke_all at work, and not due for pruning (an item without the count, from before it, is due).
+            "ConditionExpression": (
+                "(attribute_not_exists(#lease) OR #lease < :now) AND (attribute_not_exists(#key) OR #binds < :due)"
+            ),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {
-                ":seen": {"N": number(user.last_seen)},
+                ":until": {"N": str(math.ceil(expiry.timestamp()))},
                 ":one": {"N": "1"},
                 ":now": {"N": str(int(time.time()))},
+                ":due": {"N": str(PRUNE_AFTER)},
             },
         }
+
+    async def prune(self, user_id: str) -> bool:
+        """Prune the user item when it is due (``PRUNE_AFTER`` bindings since its last pruning, or none counted);
+        return whether it was, so that a refused binding can be retried at once.
+
+        Only the entries whose recorded expiry has passed are looked at: their sessions are read (consistently), the
+        entries of ended ones are removed, and those of sessions whose expiry moved on since (idle refresh, a
+        browser session's writes) get the new expiry. Raises ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        request = {"TableName": self._table, "Key": self.user_key(user_id), "ConsistentRead": True}
+        item = (await self._send("GetItem", request)).get("Item") or {}
+        if not prune_due(item):
+            return False
+        due = entries_due(item, time.time())
+        live = await self._fetch(user_id, due)
+        changes = [(key, None if key not in live else str(math.ceil(live[key].expires.timestamp()))) for key in due]
+        chunks = [changes[start : start + REMOVE_LIMIT] for start in range(0, len(changes), REMOVE_LIMIT)] or [[]]
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            request = prune_request(self._table, self.user_key(user_id), self._layout.token, chunk, last=last)
+            await self._update(request, check=False)
+        return True
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, most recently used first; the index entries of ended ones are pruned."""
@@ -227,7 +262,7 @@ class UserIndex:
         try:
             response = await self._send("UpdateItem", request)
         except SessionConflict as conflict:
-            if conflict.item_returned and not _returned_item(conflict):
+            if conflict.reason == "absent":
                 return 0, []
             return None
         return self._index(response.get("Attributes") or {})
@@ -365,6 +400,6 @@ class UserIndex:
             except SessionConflict as conflict:
                 if check:
                     raise
-                if conflict.item_returned:  # the condition failed: there is no user item to change
+                if conflict.reason == "absent":  # no user item to change
                     return
             await anyio.sleep(RETRY_PAUSE * 2**attempt)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from starlette_dynamo_session._base import StoredSession
 from starlette_dynamo_session._binding import check_user_id
 from starlette_dynamo_session._events import SessionEvent, notify
-from starlette_dynamo_session._exceptions import SessionConflict
+from starlette_dynamo_session._exceptions import ConflictReason, SessionConflict
 from starlette_dynamo_session._item import ItemLayout
 from starlette_dynamo_session._signing import digest
 from starlette_dynamo_session._users import SessionInfo
@@ -67,7 +67,8 @@ class MemoryStore:
         previous = self._records.get(token if replacing is None else replacing)
         if (0 if previous is None else previous.version) != record.version - 1:
             current = previous if previous is not None and _is_live(previous) else None
-            raise SessionConflict("lost to a concurrent write", current=current, item_returned=True)
+            reason: ConflictReason = "absent" if previous is None else "present"
+            raise SessionConflict("lost to a concurrent write", current=current, reason=reason)
         if replacing is not None:
             self._forget(replacing)
         self._records[token] = record

@@ -214,3 +214,17 @@ def test_an_empty_user_id_is_one_line_and_exit_1(aws: None, capsys: pytest.Captu
     DynamoStore(table_name="cli-sessions").create_table()
     assert main(["revoke-user", "--table", "cli-sessions", ""]) == 1
     assert capsys.readouterr().err.startswith("error: user_id must be a non-empty string")
+
+
+def test_revoke_user_of_a_user_who_never_signed_in_ends_none(
+    store: DynamoStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["revoke-user", "--table", store.table_name, "nobody"]) == 0
+    assert capsys.readouterr().out == "ended 0 sessions of user 'nobody'\n"
+
+
+def test_list_sessions_of_a_user_who_never_signed_in_lists_none(
+    store: DynamoStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["list-sessions", "--table", store.table_name, "nobody"]) == 0
+    assert capsys.readouterr().out == "0 live sessions of user 'nobody'\n"

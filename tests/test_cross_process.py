@@ -38,16 +38,15 @@ def shared_store(dynamodb_local_session: boto3.Session) -> DynamoStore:
 
 @pytest.fixture
 def serve(shared_store: DynamoStore, tmp_path: Path) -> Iterator[Serve]:
-    """Start ``python -m uvicorn tests.apps.counter:app`` on a free port of 127.0.0.1 with these extra options (and
-    the store on ``transport``), and return its URL once it answers; every server is stopped by its PID after the
-    test."""
+    """Start ``python -m uvicorn tests.apps.counter:app`` (or ``app``) on a free port of 127.0.0.1 with these extra
+    options and environment variables, and return its URL once it answers; every server is stopped by its PID after
+    the test."""
     servers: list[ServerProcess] = []
     env = {**os.environ, "SESSION_TABLE": shared_store.table_name, "SESSION_SECRET_KEY": SECRET_KEY}
 
-    def serve(*options: str, transport: str = "botocore") -> str:
-        command = uvicorn_command("tests.apps.counter:app", *options)
-        server_env = {**env, "SESSION_TRANSPORT": transport}
-        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env=server_env))
+    def serve(*options: str, app: str = "tests.apps.counter:app", **settings: str) -> str:
+        command = uvicorn_command(app, *options)
+        servers.append(start_server(command, log_dir=tmp_path, name="uvicorn", env={**env, **settings}))
         return servers[-1].url
 
     yield serve
@@ -154,7 +153,7 @@ async def storm(url: str, cookie: str) -> list[httpx.Response]:
 
 @pytest.mark.parametrize("transport", ["botocore", "aiohttp"])
 def test_a_write_storm_on_one_session_stores_every_write_and_spares_other_users(serve: Serve, transport: str) -> None:
-    url = serve(transport=transport)
+    url = serve(SESSION_TRANSPORT=transport)
     stormed = httpx.post(f"{url}/set", params={"key": "start", "value": "0"}).cookies["session"]
     bystander = httpx.post(f"{url}/set", params={"key": "user", "value": "bob"}).cookies["session"]
     before = read_times(url, bystander, count=40)
@@ -173,3 +172,25 @@ def test_a_write_storm_on_one_session_stores_every_write_and_spares_other_users(
     assert final == {"start": "0", **{f"key-{number}": str(number) for number in range(STORM_WRITES)}}
     slowdown = statistics.median(during) / statistics.median(before)
     assert slowdown <= 3, f"another user's median read was {slowdown:.1f}x slower during the storm"
+
+
+ROUNDS = 4
+
+
+def test_concurrent_sign_ins_of_one_user_leave_exactly_the_limit_in_every_round(
+    serve: Serve, shared_store: DynamoStore
+) -> None:
+    url = serve("--workers", "2", app="tests.apps.users:app", SESSION_LIMIT="3")
+
+    def sign_in(_: int) -> str:
+        # A client of its own, with no cookie jar: each sign-in starts a new session (none regenerates another's).
+        response = httpx.post(f"{url}/sign-in", params={"user": "ada"})
+        response.raise_for_status()
+        return response.cookies.get("session") or ""
+
+    for _ in range(ROUNDS):
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            cookies = list(pool.map(sign_in, range(10)))
+        alive = [cookie for cookie in cookies if httpx.get(f"{url}/", headers=with_cookie(cookie)).json()["session"]]
+        assert len(anyio.run(shared_store.list_sessions, "ada")) == 3
+        assert len(alive) == 3

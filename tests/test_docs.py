@@ -46,10 +46,10 @@ from starlette_dynamo_session._store import (
     DEFAULT_TTL_NAME,
     DEFAULT_VERSION_NAME,
 )
+from starlette_dynamo_session._user_pruning import ENTRY_PREFIX
 from starlette_dynamo_session._users import (
     BATCH_GET_LIMIT,
     DELETE_CONCURRENCY,
-    ENTRY_PREFIX,
     LEASE_NAME,
     LEASE_SECONDS,
     USER_KEY_PREFIX,

@@ -20,8 +20,10 @@ from starlette_dynamo_session import (
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._base import SessionUser
 from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._store import ERROR_CODES
+from starlette_dynamo_session._users import INDEX_ATTEMPTS
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.faults import FaultInjector
@@ -235,4 +237,25 @@ async def test_a_transaction_conflict_says_the_winning_item_is_unknown(moto_stor
             modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
         )
         await moto_store.write("new", record, replacing="old")
-    assert (raised.value.item_returned, raised.value.current) == (False, None)
+    assert (raised.value.reason, raised.value.item_returned, raised.value.current) == (
+        "transaction_conflict",
+        False,
+        None,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_binding_refused_only_by_the_user_item_says_the_user_item_is_busy(moto_store: DynamoStore) -> None:
+    user = SessionUser("ada", datetime.now(UTC))
+    record = StoredSession(b"{}", datetime.now(UTC), store_expiry(), 1, user=user)
+    with Stubber(moto_store.client) as stubber, pytest.raises(SessionConflict) as raised:
+        for attempt in range(INDEX_ATTEMPTS):
+            stubber.add_client_error(
+                "transact_write_items",
+                service_error_code="TransactionCanceledException",
+                modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}]},
+            )
+            if attempt < INDEX_ATTEMPTS - 1:  # not due for pruning: a revoke_all holds it
+                stubber.add_response("get_item", {"Item": {"token": {"S": "user#ada"}, "binds": {"N": "0"}}})
+        await moto_store.write("new", record)
+    assert (raised.value.reason, raised.value.item_returned) == ("user_item_busy", False)

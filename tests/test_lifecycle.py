@@ -200,7 +200,7 @@ async def test_a_lost_race_whose_winner_is_unknown_reads_it_once(memory_store: M
         async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
             if not self.operations.count("write"):
                 self.operations.append("write")
-                raise SessionConflict("a transaction was changing the item", item_returned=False)
+                raise SessionConflict("a transaction was changing the item", reason="transaction_conflict")
             await super().write(token, record, replacing=replacing)
 
     store = TransactionConflictOnce()
@@ -239,7 +239,7 @@ async def test_retries_back_off_on_the_event_loop_and_give_up_leaving_the_stored
     class AlwaysLoses(MemoryStore):
         async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
             self.operations.append("write")
-            raise SessionConflict("lost", current=self.records[token], item_returned=True)
+            raise SessionConflict("lost", current=self.records[token], reason="present")
 
     pauses: list[float] = []
 

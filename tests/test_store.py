@@ -311,7 +311,7 @@ async def test_a_lost_write_carries_the_item_that_won_and_costs_one_request(
     recorder.take()
     with pytest.raises(SessionConflict) as raised:
         await store.write("token-1", record(b"loser", 2))
-    assert (raised.value.item_returned, raised.value.current) == (True, winner)
+    assert (raised.value.reason, raised.value.item_returned, raised.value.current) == ("present", True, winner)
     assert recorder.take() == ["PutItem"]
 
 
@@ -321,7 +321,7 @@ async def test_a_write_on_a_deleted_session_raises_conflict_with_no_current_item
     store.delete("token-1")
     with pytest.raises(SessionConflict) as raised:
         await store.write("token-1", record(b"resurrected", 2))
-    assert (raised.value.item_returned, raised.value.current) == (True, None)
+    assert (raised.value.reason, raised.value.item_returned, raised.value.current) == ("absent", True, None)
     assert raw_item(store, "token-1") is None
 
 

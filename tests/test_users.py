@@ -191,6 +191,23 @@ def test_users_see_only_their_own_sessions(dynamo_client_factory: ClientFactory,
     assert listed(store, "nobody") == []
 
 
+def test_a_user_who_never_signed_in_has_no_sessions_to_list(store: DynamoStore, recorder: OperationRecorder) -> None:
+    assert listed(store, "nobody") == []
+    assert recorder.take() == ["GetItem"]
+
+
+def test_revoking_a_random_key_when_no_user_ever_signed_in_is_no_error(store: DynamoStore) -> None:
+    anyio.run(store.revoke, store.key("a token no one was ever given"))
+    assert listed(store, "nobody") == []
+
+
+def test_revoke_all_of_a_user_who_never_signed_in_ends_none_in_one_request(
+    store: DynamoStore, recorder: OperationRecorder
+) -> None:
+    assert anyio.run(store.revoke_all, "nobody") == 0
+    assert recorder.take() == ["UpdateItem"]
+
+
 def test_sessions_are_listed_most_recently_used_first(
     dynamo_client_factory: ClientFactory, store: DynamoStore, clock: Callable[[float], None]
 ) -> None:

@@ -1,0 +1,42 @@
+"""A small app that binds sessions to users, behind DynamoSessionMiddleware with ``max_sessions_per_user``, for tests
+that serve it with uvicorn.
+
+    SESSION_TABLE=... SESSION_SECRET_KEY=... SESSION_LIMIT=3 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8001 \\
+        python -m uvicorn tests.apps.users:app --host 127.0.0.1 --port 8002
+
+The table must exist. ``GET /`` shows the session; ``POST /sign-in?user=U`` binds the session to ``U``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, regenerate_session
+
+
+async def show(request: Request) -> JSONResponse:
+    return JSONResponse({"session": request.session})
+
+
+async def sign_in(request: Request) -> JSONResponse:
+    regenerate_session(request, user_id=request.query_params["user"])
+    request.session["user"] = request.query_params["user"]
+    return JSONResponse({"session": request.session})
+
+
+def create_app() -> Starlette:
+    store = DynamoStore(boto3.Session(), table_name=os.environ["SESSION_TABLE"])
+    limit = int(os.environ["SESSION_LIMIT"])
+    secret_key = os.environ["SESSION_SECRET_KEY"]
+    middleware = [Middleware(DynamoSessionMiddleware, store=store, secret_key=secret_key, max_sessions_per_user=limit)]
+    return Starlette(routes=[Route("/", show), Route("/sign-in", sign_in, methods=["POST"])], middleware=middleware)
+
+
+app = create_app()
