@@ -4,6 +4,9 @@ It starts DynamoDB Local, one uvicorn server per variant (``bench.apps``), each 
 proxy (``bench.proxy``), drives them from a separate load-generator process (``bench.load``) round after round,
 checks the event loop under a slow store on both transports and the idle refresh, and writes the results as JSON
 and as ``benchmarks.md`` and ``benchmarks.png`` (``bench.report``).
+
+A full run refreshes the committed page, ``docs/``. A quick run's one-round figures are only a check that everything
+works: they go to a new temporary folder, which the run prints, and ``docs/`` is left as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -272,17 +276,37 @@ def measure(plan: Plan, results: Results) -> None:
             idle_refresh_check(load, server, plan, results)
 
 
+def destinations(*, quick: bool, out: Path | None, results_file: Path | None) -> tuple[Path, Path]:
+    """Where the report and the JSON results go: as given, else ``docs/`` and ``.cache/bench/results.json`` for a
+    full run, and a new temporary folder (under ``TMPDIR``) holding both for a quick one, so that one-round figures
+    never replace the committed page."""
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="bench-quick-")) if quick else ROOT / "docs"
+    if results_file is None:
+        results_file = out / "results.json" if quick else ROOT / ".cache" / "bench" / "results.json"
+    return out, results_file
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, then write the results and the report."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short round, to check that everything works")
     parser.add_argument("--rounds", type=int, help="rounds (default: 5, or 1 with --quick)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where the report and chart go (docs/)")
-    parser.add_argument("--json", type=Path, default=ROOT / ".cache" / "bench" / "results.json", help="the results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the report and chart go (default: docs/, or a new temporary folder with --quick)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="the results (default: .cache/bench/results.json, or results.json beside a quick report)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds)
+    out, results_file = destinations(quick=args.quick, out=args.out, results_file=args.json)
     command = "scripts/bench" + (" --quick" if args.quick else "") + (f" --rounds {args.rounds}" if args.rounds else "")
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results = Results(command=command, started=started, machine=machine(), plan=dataclasses.asdict(plan))
@@ -290,9 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     measure(plan, results)
     results.duration_s = round(time.monotonic() - began)
     results.machine["load_after"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    results.save(args.json)
-    report.write(results, args.out)
-    log(f"wrote {args.out / report.MARKDOWN} and {args.out / report.CHART}")
+    results.save(results_file)
+    report.write(results, out)
+    log(f"wrote {out / report.MARKDOWN} and {out / report.CHART}")
+    if args.quick:
+        print(f"The quick run's report (docs/ is left as it is): {out}", flush=True)
     return 0
 
 
