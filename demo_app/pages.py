@@ -89,8 +89,7 @@ pre { background: #0f172a; color: #e2e8f0; border-radius: 10px; padding: 1rem 1.
   white-space: pre-wrap; overflow-wrap: anywhere; }
 .hint { display: block; color: var(--muted); font-size: .85rem; overflow-wrap: anywhere; }
 footer { max-width: 68rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--muted); font-size: .85rem; }
-/* A phone: narrower margins, one tile per row, fields as wide as the screen, and tables as lists: a row of a
-   "stack" table is a block, and one of a "cards" table a card of its own, each cell under its column's name. */
+/* A phone: narrower margins, one tile per row, fields as wide as the screen. */
 @media (max-width: 40rem) {
   .bar { padding: .6rem 1rem; }
   main { margin: 1.5rem auto; padding: 0 1rem; }
@@ -103,6 +102,10 @@ footer { max-width: 68rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--
   .big { font-size: 3.5rem; }
   form.inline > label:not(.check) { flex: 1 1 100%; }
   input[type=text] { min-width: 0; width: 100%; }
+}
+/* Below a tablet's width, tables become lists: a row of a "stack" table is a block, and one of a "cards" table a card
+   of its own, each cell after its column's name. */
+@media (max-width: 52rem) {
   table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; }
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
     white-space: nowrap; }
@@ -174,7 +177,7 @@ def _layout(title: str, body: str, *, path: str, user: str | None) -> str:
         account = '<span class="muted">Not signed in</span>'
     else:
         account = (
-            f"<span>Signed in as <strong>{escape(user)}</strong></span>"
+            f'<span title="Signed in as {escape(user)}">Signed in as <strong>{escape(user)}</strong></span>'
             '<form method="post" action="/sign-out"><button class="quiet" type="submit">Sign out</button></form>'
         )
     return f"""<!doctype html>
