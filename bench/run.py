@@ -4,6 +4,9 @@ It starts DynamoDB Local, one uvicorn server per variant (``bench.apps``), each 
 proxy (``bench.proxy``), drives them from a separate load-generator process (``bench.load``) round after round,
 checks the event loop under a slow store on both transports and the idle refresh, and writes the results as JSON
 and as ``benchmarks.md`` and ``benchmarks.png`` (``bench.report``).
+
+A full run refreshes the committed page, ``docs/``. A quick run's one-round figures are only a check that everything
+works: they go to a new temporary folder, which the run prints, and ``docs/`` is left as it is.
 """
 
 from __future__ import annotations
@@ -273,10 +276,15 @@ def measure(plan: Plan, results: Results) -> None:
             idle_refresh_check(load, server, plan, results)
 
 
-def report_folder(*, quick: bool) -> Path:
-    """Where a run's report goes unless told: docs/ for a full run; a new temporary folder for a quick one, whose
-    one-round figures must never replace the committed page."""
-    return Path(tempfile.mkdtemp(prefix="bench-quick-")) if quick else ROOT / "docs"
+def destinations(*, quick: bool, out: Path | None, results_file: Path | None) -> tuple[Path, Path]:
+    """Where the report and the JSON results go: as given, else ``docs/`` and ``.cache/bench/results.json`` for a
+    full run, and a new temporary folder (under ``TMPDIR``) holding both for a quick one, so that one-round figures
+    never replace the committed page."""
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="bench-quick-")) if quick else ROOT / "docs"
+    if results_file is None:
+        results_file = out / "results.json" if quick else ROOT / ".cache" / "bench" / "results.json"
+    return out, results_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,15 +295,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        help="where the report and chart go (docs/ for a full run, a new temporary folder with --quick)",
+        help="where the report and chart go (default: docs/, or a new temporary folder with --quick)",
     )
-    parser.add_argument("--json", type=Path, help="the results (.cache/bench/results.json, or in --out with --quick)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="the results (default: .cache/bench/results.json, or results.json beside a quick report)",
+    )
     args = parser.parse_args(argv)
-    args.out = args.out or report_folder(quick=args.quick)
-    args.json = args.json or (args.out / "results.json" if args.quick else ROOT / ".cache" / "bench" / "results.json")
     plan = QUICK if args.quick else FULL
     if args.rounds:
         plan = dataclasses.replace(plan, rounds=args.rounds)
+    out, results_file = destinations(quick=args.quick, out=args.out, results_file=args.json)
     command = "scripts/bench" + (" --quick" if args.quick else "") + (f" --rounds {args.rounds}" if args.rounds else "")
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results = Results(command=command, started=started, machine=machine(), plan=dataclasses.asdict(plan))
@@ -303,9 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     measure(plan, results)
     results.duration_s = round(time.monotonic() - began)
     results.machine["load_after"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    results.save(args.json)
-    report.write(results, args.out)
-    log(f"wrote {args.out / report.MARKDOWN} and {args.out / report.CHART}")
+    results.save(results_file)
+    report.write(results, out)
+    log(f"wrote {out / report.MARKDOWN} and {out / report.CHART}")
+    if args.quick:
+        print(f"The quick run's report (docs/ is left as it is): {out}", flush=True)
     return 0
 
 

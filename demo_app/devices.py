@@ -70,8 +70,9 @@ def sessions_page(*, user: str, infos: Sequence[SessionInfo], current: str | Non
         rows.append(
             f'<tr class="device"><td>{escape(_browser(info.user_agent))}{badge}'
             f'<span class="hint">{escape(info.user_agent or "not recorded")}</span></td>'
-            f"<td><code>{escape(info.ip or '-')}</code></td><td>{_when(info.created)}</td>"
-            f"<td>{_when(info.last_seen)}</td>"
+            f'<td data-label="IP address"><code>{escape(info.ip or "-")}</code></td>'
+            f'<td data-label="Signed in">{_when(info.created)}</td>'
+            f'<td data-label="Last seen">{_when(info.last_seen)}</td>'
             '<td><form method="post" action="/sessions/sign-out">'
             f'<input type="hidden" name="key" value="{escape(info.key)}">'
             f'<button class="quiet" type="submit" aria-label="{escape(label)}">Sign out</button></form></td></tr>'
@@ -80,8 +81,8 @@ def sessions_page(*, user: str, infos: Sequence[SessionInfo], current: str | Non
     body = f"""{banner}<h1>Your sessions</h1>
 <p class="lead">Everywhere <strong>{escape(user)}</strong> is signed in, most recently used first. At most
 <strong id="max-devices">{MAX_DEVICES}</strong> devices: signing in on another signs out the least recently used.</p>
-<div class="card">
-<table>
+<div class="card list">
+<table class="stack cards">
 <thead><tr><th>Browser</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr></thead>
 <tbody>{"".join(rows)}</tbody>
 </table>

@@ -18,17 +18,28 @@ body { margin: 0; background: var(--bg); color: var(--ink);
   font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", sans-serif; }
 a { color: var(--accent); }
 header { background: #fff; border-bottom: 1px solid var(--line); }
-.bar { max-width: 60rem; margin: 0 auto; padding: .8rem 1.5rem; display: flex; align-items: center; gap: 1.5rem;
-  flex-wrap: wrap; }
-.brand { font-weight: 700; color: var(--ink); text-decoration: none; white-space: nowrap; }
-nav { display: flex; gap: 1.25rem; flex: 1; white-space: nowrap; }
-nav a { color: var(--muted); text-decoration: none; padding: .2rem 0; border-bottom: 2px solid transparent; }
+/* One row on a desktop (a long name is cut short with an ellipsis); below 60rem the navigation takes a row of its
+   own, and its links wrap on a phone, so no page is ever wider than the screen. */
+.bar { max-width: 68rem; margin: 0 auto; padding: .8rem 1.5rem; display: flex; align-items: center;
+  gap: .5rem 1.5rem; flex-wrap: wrap; }
+.brand { flex: none; font-weight: 700; color: var(--ink); text-decoration: none; white-space: nowrap; }
+nav { display: flex; flex-wrap: wrap; gap: .25rem 1.1rem; flex: 1 0 auto; }
+nav a { color: var(--muted); text-decoration: none; padding: .2rem 0; border-bottom: 2px solid transparent;
+  white-space: nowrap; }
 nav a:hover { color: var(--ink); }
 nav a[aria-current] { color: var(--ink); border-bottom-color: var(--accent); }
-.account { display: flex; align-items: center; gap: .75rem; color: var(--muted); font-size: .95rem;
-  white-space: nowrap; }
+.account { display: flex; align-items: center; gap: .75rem; min-width: 0; color: var(--muted); font-size: .95rem; }
+.account > span { min-width: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.account form { flex: none; }
 .account strong { color: var(--ink); }
-main { max-width: 60rem; margin: 2.25rem auto; padding: 0 1.5rem; }
+@media (max-width: 60rem) {
+  .account { margin-left: auto; }
+  nav { order: 1; flex: 1 1 100%; }
+}
+@media (min-width: 60.01rem) {
+  .bar { flex-wrap: nowrap; }
+}
+main { max-width: 68rem; margin: 2.25rem auto; padding: 0 1.5rem; }
 h1 { font-size: 1.75rem; line-height: 1.2; margin: 0 0 .5rem; }
 h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
 .lead { color: var(--muted); margin: 0 0 1.75rem; max-width: 44rem; }
@@ -52,7 +63,7 @@ input[type=text]:focus { outline: 2px solid var(--accent); outline-offset: 1px; 
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border-radius: 8px; cursor: pointer;
   border: 1px solid var(--accent); background: var(--accent); color: #fff; }
 button:hover { background: var(--accent-dark); }
-button.quiet { background: #fff; color: var(--ink); border-color: #cbd2d9; padding: .3rem .8rem; }
+button.quiet { white-space: nowrap; background: #fff; color: var(--ink); border-color: #cbd2d9; padding: .3rem .8rem; }
 button.quiet:hover { border-color: var(--ink); }
 button.danger { background: #fff; color: var(--bad); border-color: #f1b5b5; }
 ul.lines { list-style: none; margin: 0 0 1.25rem; padding: 0; }
@@ -70,13 +81,47 @@ table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; vertical-align: top; padding: .6rem .75rem .6rem 0; border-bottom: 1px solid var(--line); }
 th { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 td.type { color: var(--muted); width: 3.5rem; }
+td time { white-space: nowrap; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace;
   font-size: .88rem; }
 td code { word-break: break-all; }
 pre { background: #0f172a; color: #e2e8f0; border-radius: 10px; padding: 1rem 1.25rem; margin: 0;
   white-space: pre-wrap; overflow-wrap: anywhere; }
-.hint { display: block; color: var(--muted); font-size: .85rem; }
-footer { max-width: 60rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--muted); font-size: .85rem; }
+.hint { display: block; color: var(--muted); font-size: .85rem; overflow-wrap: anywhere; }
+footer { max-width: 68rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--muted); font-size: .85rem; }
+/* A phone: narrower margins, one tile per row, fields as wide as the screen. */
+@media (max-width: 40rem) {
+  .bar { padding: .6rem 1rem; }
+  main { margin: 1.5rem auto; padding: 0 1rem; }
+  footer { padding: 0 1rem; }
+  h1 { font-size: 1.5rem; }
+  .card { padding: 1rem; }
+  .tiles { grid-template-columns: 1fr; gap: .6rem; }
+  .tile { display: flex; align-items: baseline; gap: .75rem; padding: .6rem 1rem; }
+  .tile .number { font-size: 1.6rem; }
+  .big { font-size: 3.5rem; }
+  form.inline > label:not(.check) { flex: 1 1 100%; }
+  input[type=text] { min-width: 0; width: 100%; }
+}
+/* Below a tablet's width, tables become lists: a row of a "stack" table is a block, and one of a "cards" table a card
+   of its own, each cell after its column's name. */
+@media (max-width: 52rem) {
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; }
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+    white-space: nowrap; }
+  table.stack tr { padding: .6rem 0; border-bottom: 1px solid var(--line); }
+  table.stack td { padding: 0; border: 0; }
+  table.stack td.type { display: inline; margin-left: .5rem; }
+  table.stack td:first-child { display: inline; }
+  table.cards tr { background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: .85rem 1rem;
+    margin-bottom: .75rem; }
+  table.cards td { padding: .15rem 0; }
+  table.cards td:first-child { display: block; margin-bottom: .35rem; }
+  table.cards td[data-label]::before { content: attr(data-label); display: inline-block; min-width: 6rem;
+    color: var(--muted); font-size: .85rem; }
+  table.cards td:last-child { padding-top: .5rem; }
+  .card.list { background: none; border: 0; padding: 0; box-shadow: none; }
+}
 """
 
 _NAV = (
@@ -132,7 +177,7 @@ def _layout(title: str, body: str, *, path: str, user: str | None) -> str:
         account = '<span class="muted">Not signed in</span>'
     else:
         account = (
-            f"<span>Signed in as <strong>{escape(user)}</strong></span>"
+            f'<span title="Signed in as {escape(user)}">Signed in as <strong>{escape(user)}</strong></span>'
             '<form method="post" action="/sign-out"><button class="quiet" type="submit">Sign out</button></form>'
         )
     return f"""<!doctype html>
@@ -275,7 +320,7 @@ It is keyed by a SHA-256 digest of your token: the token itself is stored nowher
     body += f"""<div class="card">
 <p class="muted">{escape(item.status)} Item size: <strong id="size">{item.size:,}</strong> bytes
 (DynamoDB's limit is {item.max_size:,}).</p>
-<table>
+<table class="stack">
 <thead><tr><th>Attribute</th><th>Type</th><th>Value</th></tr></thead>
 <tbody>{"".join(rows)}</tbody>
 </table>

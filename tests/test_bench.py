@@ -1,18 +1,22 @@
 """The benchmark works end to end: ``python -m bench.run --quick`` in a subprocess (DynamoDB Local, a uvicorn server
 per variant, each DynamoDB variant behind a counting proxy, the load generator), checked on its JSON results and its
-report. Counts only, never timings."""
+report, which go to the temporary folder it prints while the committed page in docs/ stays as it was. Counts only,
+never timings."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
-import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.environment import without_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2, "raw": 1}
@@ -25,26 +29,63 @@ VARIANT_NAMES = (
     "`DynamoSessionMiddleware`, aiohttp transport",
     "raw `GetItem`",
 )
+COMMITTED = (ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png")
+PRINTED_FOLDER = re.compile(r"The quick run's report \(docs/ is left as it is\): (\S+)")
 TARGETS = ("aiohttp <= 0.45x botocore", "4x the bare app", "0.8x min(bare app", "probe p99 <= 5 ms", "0.9x in-flight")
 
 
-def committed_report() -> dict[str, bytes]:
-    return {name: (ROOT / "docs" / name).read_bytes() for name in ("benchmarks.md", "benchmarks.png")}
+@dataclass(frozen=True)
+class QuickRun:
+    """What a quick run left: the committed page's bytes before it, its standard output, and its temporary root."""
+
+    committed_before: dict[Path, bytes]
+    stdout: str
+    tmp_root: Path
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
+    """``python -m bench.run --quick`` as ``scripts/bench --quick`` runs it, with no ``--out`` or ``--json``, and
+    ``TMPDIR`` in pytest's temporary folder, so the folder it makes is cleaned up with the others; no AWS setting
+    of the caller reaches it."""
+    tmp_root = tmp_path_factory.mktemp("bench-tmp")
+    committed_before = {path: path.read_bytes() for path in COMMITTED}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick"],
+        cwd=ROOT,
+        check=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**without_aws(os.environ), "TMPDIR": str(tmp_root)},
+    )
+    return QuickRun(committed_before, result.stdout, tmp_root)
+
+
+def report_folder(run: QuickRun) -> Path:
+    """The folder the quick run printed as holding its report."""
+    match = PRINTED_FOLDER.search(run.stdout)
+    assert match is not None, run.stdout
+    return Path(match.group(1))
 
 
 @pytest.mark.dynamodb_local
-def test_quick_run(tmp_path: Path) -> None:
-    before = committed_report()
-    command = [sys.executable, "-m", "bench.run", "--quick"]
-    run = subprocess.run(command, cwd=ROOT, check=True, timeout=240, stdin=subprocess.DEVNULL, capture_output=True)
-    # A quick run writes to a temporary folder of its own, says where, and leaves the committed page alone.
-    assert committed_report() == before
-    [written] = re.findall(r"wrote (\S+)/benchmarks\.md and", run.stdout.decode() + run.stderr.decode())
-    out = Path(written)
-    assert out.resolve() != (ROOT / "docs").resolve()
-    report_dir = Path(shutil.move(out, tmp_path / "report"))
-    results_file = report_dir / "results.json"
+def test_a_quick_run_leaves_the_committed_benchmark_page_and_chart_as_they_were(quick_run: QuickRun) -> None:
+    assert {path: path.read_bytes() for path in COMMITTED} == quick_run.committed_before
 
+
+@pytest.mark.dynamodb_local
+def test_a_quick_run_prints_the_temporary_folder_that_holds_its_report(quick_run: QuickRun) -> None:
+    folder = report_folder(quick_run)
+    assert folder.parent == quick_run.tmp_root
+    assert sorted(path.name for path in folder.iterdir()) == ["benchmarks.md", "benchmarks.png", "results.json"]
+
+
+@pytest.mark.dynamodb_local
+def test_quick_run(quick_run: QuickRun) -> None:
+    tmp_path = report_folder(quick_run)
+    results_file = tmp_path / "results.json"
     results = json.loads(results_file.read_text())
     for variant in TRANSPORT_VARIANTS:
         for scenario, expected in EXPECTED_DYNAMO_OPS.items():
@@ -59,7 +100,7 @@ def test_quick_run(tmp_path: Path) -> None:
     assert results["idle_refresh"]["gets"] == results["idle_refresh"]["reads"]
     assert results["idle_refresh"]["refresh_writes"] <= results["idle_refresh"]["windows"]
 
-    report = (report_dir / "benchmarks.md").read_text()
+    report = (tmp_path / "benchmarks.md").read_text()
     for name in VARIANT_NAMES:
         assert name in report
     assert "| first write | `DynamoSessionMiddleware`, aiohttp transport |" in report
@@ -68,7 +109,7 @@ def test_quick_run(tmp_path: Path) -> None:
     for target in TARGETS:
         assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
     assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
-    assert (report_dir / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_sealing_benchmark_prints_its_figures() -> None:

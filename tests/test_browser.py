@@ -1,8 +1,8 @@
 """The demo in a real browser: Debian's Chromium, driven by Playwright, against ``python -m demo_app``.
 
-The test takes a screenshot of the signed-in home page. It goes to the test's temporary folder, so a test run never
-changes the working tree; ``REFRESH_DOCS=1 venv/bin/pytest tests/test_browser.py`` writes it to
-``docs/demo-signed-in.png`` instead, for the README.
+The tests take screenshots: the signed-in home page on a desktop and "Your sessions" on a phone. They go to the test's
+temporary folder, so a test run never changes the working tree; ``REFRESH_DOCS=1 venv/bin/pytest tests/test_browser.py``
+writes them to ``docs/demo-signed-in.png`` and ``docs/demo-phone.png`` instead, for the README.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.support.demo import run_demo
 from tests.support.processes import ROOT, ServerProcess
@@ -34,16 +34,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DOCS_SCREENSHOT = ROOT / "docs" / "demo-signed-in.png"
+DOCS_PHONE_SCREENSHOT = ROOT / "docs" / "demo-phone.png"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 USER = "Ada Lovelace"
+LONGEST_USER = "Maximiliana Konstantinopoulou-Oberhauser"  # the demo's longest name: 40 characters
 ITEMS = ("espresso beans", "oat milk")
 COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+")
 
 
+def screenshot_path(docs_path: Path, tmp_path: Path) -> Path:
+    """Where a test saves a screenshot meant for the docs: ``docs_path`` with ``REFRESH_DOCS=1``, else a file of the
+    same name in ``tmp_path``."""
+    return docs_path if os.environ.get("REFRESH_DOCS") == "1" else tmp_path / docs_path.name
+
+
 @pytest.fixture
 def screenshot(tmp_path: Path) -> Path:
-    """Where the test saves its screenshot: ``docs/demo-signed-in.png`` with ``REFRESH_DOCS=1``, else a temporary
-    file."""
-    return DOCS_SCREENSHOT if os.environ.get("REFRESH_DOCS") == "1" else tmp_path / DOCS_SCREENSHOT.name
+    """Where the test saves its screenshot of the signed-in home page (``docs/demo-signed-in.png`` with
+    ``REFRESH_DOCS=1``)."""
+    return screenshot_path(DOCS_SCREENSHOT, tmp_path)
 
 
 @pytest.fixture
@@ -69,6 +80,19 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
+def sign_in(page: Page, name: str) -> None:
+    """Sign in on the home page as ``name`` and wait for the signed-in home page."""
+    page.goto("/")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {name}")
+
+
+def overflow(page: Page) -> int:
+    """How many CSS pixels wider than the viewport the page is: 0 when it needs no sideways scrolling."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
 def session_cookie_value(page: Page) -> str:
     cookies = [cookie for cookie in page.context.cookies() if cookie["name"] == "session"]
     assert len(cookies) == 1, cookies
@@ -78,7 +102,7 @@ def session_cookie_value(page: Page) -> str:
 def test_a_visitor_signs_in_counts_visits_fills_the_cart_and_signs_out(
     demo: ServerProcess, browser: Browser, screenshot: Path
 ) -> None:
-    context = browser.new_context(base_url=demo.url, viewport={"width": 1120, "height": 780})
+    context = browser.new_context(base_url=demo.url, viewport=DESKTOP)
     page = context.new_page()
 
     # Anonymous first: the home page alone starts no session.
@@ -212,3 +236,86 @@ def test_device_b_signs_device_a_out_from_your_sessions(demo: ServerProcess, bro
     expect(a.get_by_text("Not signed in")).to_be_visible()
     device_a.close()
     device_b.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_no_page_of_the_demo_is_wider_than_the_screen(
+    demo: ServerProcess, browser: Browser, viewport: ViewportSize, tmp_path: Path
+) -> None:
+    """Every page, signed out and signed in, with its notices and errors, is as wide as the viewport: nothing to
+    scroll sideways, on a 390 px phone as on a 1280 px desktop. The phone's "Your sessions" is a screenshot for the
+    docs."""
+    context = browser.new_context(base_url=demo.url, viewport=viewport)
+    other_device = browser.new_context(base_url=demo.url, user_agent=FIREFOX)
+    page = context.new_page()
+    overflows: dict[str, int] = {}
+
+    def measure(name: str, heading: str) -> None:
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        overflows[name] = overflow(page)
+
+    page.goto("/")
+    measure("home, signed out", "Sessions stored in DynamoDB")
+    page.goto("/session")
+    measure("session item, no session", "Session item")
+    page.goto("/counter")
+    measure("counter, signed out", "Visit counter")
+    page.goto("/cart")
+    measure("empty cart", "Cart")
+    page.goto("/")
+    page.get_by_label("Your name").fill(" ")  # only spaces: the server refuses it
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    measure("home, sign-in refused", "Sessions stored in DynamoDB")
+
+    sign_in(page, USER)
+    sign_in(other_device.new_page(), USER)
+    overflows["home, signed in"] = overflow(page)
+    page.goto("/counter")
+    measure("counter, signed in", "Visit counter")
+    page.goto("/cart")
+    for item in ITEMS:
+        page.get_by_label("Item").fill(item)
+        page.get_by_role("button", name="Add to cart", exact=True).click()
+        expect(page.get_by_text(item, exact=True)).to_be_visible()
+    page.get_by_label("Item").fill(" ")  # only spaces: the server refuses it
+    page.get_by_role("button", name="Add to cart", exact=True).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    measure("cart, an item refused", "Cart")
+    page.goto("/session")
+    expect(page.locator("#opened")).to_contain_text(USER)
+    measure("session item", "Session item")
+    page.goto("/sessions")
+    expect(page.locator("tr.device")).to_have_count(2)
+    measure("your sessions", "Your sessions")
+    if viewport == PHONE:
+        phone_screenshot = screenshot_path(DOCS_PHONE_SCREENSHOT, tmp_path)
+        page.screenshot(path=phone_screenshot, full_page=True)
+        assert phone_screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page.get_by_role("button", name="Sign out Firefox", exact=True).click()
+    expect(page.get_by_role("status")).to_be_visible()
+    measure("your sessions, one signed out", "Your sessions")
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("status")).to_be_visible()
+    measure("home, just signed out", "Sessions stored in DynamoDB")
+
+    assert overflows == dict.fromkeys(overflows, 0)
+    context.close()
+    other_device.close()
+
+
+@pytest.mark.parametrize("name", [USER, LONGEST_USER])
+def test_the_signed_in_header_is_one_row_on_a_desktop(demo: ServerProcess, browser: Browser, name: str) -> None:
+    """The brand, the navigation and who is signed in share one row of the header at 1280 px: every one of them
+    starts above where each of the others ends."""
+    context = browser.new_context(base_url=demo.url, viewport=DESKTOP)
+    page = context.new_page()
+    sign_in(page, name)
+    tops_and_bottoms = page.evaluate(
+        "[...document.querySelector('header .bar').children]"
+        ".map(child => { const box = child.getBoundingClientRect(); return [box.top, box.bottom]; })"
+    )
+    assert len(tops_and_bottoms) == 3
+    assert max(top for top, _ in tops_and_bottoms) < min(bottom for _, bottom in tops_and_bottoms)
+    expect(page.get_by_role("link", name="Your sessions", exact=True)).to_be_visible()
+    context.close()
