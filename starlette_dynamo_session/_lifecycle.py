@@ -176,6 +176,13 @@ class SessionLifecycle:
         if not state.session:
             return await self._destroy(loaded)
         data = dumps(state.session)  # serialized once: to see whether it changed, and to store it if it did
+        if state.session.cleared and loaded.record.user is not None:
+            # A bound session the request cleared ends, binding and all; what it holds now is a new session.
+            await self._destroy(loaded)
+            own_max_age = state.max_age if state.max_age != loaded.record.max_age else DEFAULT
+            return await self._write(
+                dataclasses.replace(state, loaded=None, max_age=own_max_age), new_token(), data, now
+            )
         if state.regenerate or data != loaded.record.data or state.max_age != loaded.record.max_age:
             async with self.turns.turn(loaded.token) as turn:  # one write at a time per session in this process
                 return await self._write(state, new_token() if state.regenerate else loaded.token, data, now, turn)

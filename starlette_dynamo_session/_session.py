@@ -30,10 +30,17 @@ class Session(dict[str, Any]):
     """
 
     accessed: bool = False
+    cleared: bool = False  # the application called clear(): a bound session's binding ends with it
 
     def mark_accessed(self) -> None:
         """Record that the application used the session (Starlette's ``request.session`` calls this)."""
         self.accessed = True
+
+    def clear(self) -> None:
+        """Empty the session, and remember it was emptied: a sign-out ends a bound session even when the request
+        then puts something new in (a flash message), which goes to a new, unbound session."""
+        self.cleared = True
+        super().clear()
 
 
 class SkippedSession(Session):

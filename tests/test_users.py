@@ -52,7 +52,14 @@ async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"session": request.session, "key": session_key(request)})
 
 
+async def sign_out_with_a_note(request: Request) -> JSONResponse:
+    request.session.clear()
+    request.session["note"] = "You are signed out."
+    return JSONResponse({"session": request.session})
+
+
 ROUTES = [
+    Route("/sign-out-with-a-note", sign_out_with_a_note, methods=["POST"]),
     Route("/sign-in", sign_in, methods=["POST"]),
     Route("/regenerate", regenerate, methods=["POST"]),
     Route("/view", view_session),
@@ -570,3 +577,17 @@ async def test_race_revoke_all_against_sign_ins_ends_every_session_bound_before_
                 alive.append(cookie)
     assert not set(alive) & set(before)
     assert len(await store.list_sessions("ada")) == len(alive)
+
+
+def test_a_bound_session_cleared_and_refilled_ends_and_its_new_data_is_a_new_unbound_session(
+    dynamo_client_factory: ClientFactory, store: DynamoStore
+) -> None:
+    client = device(dynamo_client_factory)
+    signed_in = client.cookies["session"]
+    old_key = key_of(client)
+    client.post("/sign-out-with-a-note")
+    assert listed(store, "ada") == []
+    assert client.get("/view").json() == {"session": {"note": "You are signed out."}}
+    assert key_of(client) != old_key
+    client.cookies.set("session", signed_in)
+    assert client.get("/view").json() == {"session": {}}
