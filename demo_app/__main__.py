@@ -68,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             store = _open_store(stack, choose_backend(use_aws=args.aws), args)
             if store is None:
                 return 1
-            app = create_app(store, secret_key=secret_key)
+            # The key of a Starlette SessionMiddleware this demo replaces: its cookies move into the store.
+            legacy_key = os.environ.get("LEGACY_SESSION_SECRET_KEY") or None
+            app = create_app(store, secret_key=secret_key, import_cookie_sessions=legacy_key)
             config = uvicorn.Config(app, host=HOST, port=args.port, timeout_graceful_shutdown=5)
             _Server(config).run(sockets=[listener])  # returns after a signal once uvicorn has shut down
     except KeyboardInterrupt:
@@ -209,7 +211,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m demo_app",
         description="Serve the starlette-dynamo-session demo on 127.0.0.1. By default it runs an embedded DynamoDB "
         "(moto), whatever your AWS configuration holds; with AWS_ENDPOINT_URL_DYNAMODB it uses that endpoint, and "
-        "with --aws your AWS account (AWS_PROFILE, AWS_REGION, ...). SESSION_SECRET_KEY sets the cookie signing key.",
+        "with --aws your AWS account (AWS_PROFILE, AWS_REGION, ...). SESSION_SECRET_KEY sets the cookie signing key; "
+        "LEGACY_SESSION_SECRET_KEY the key of a Starlette SessionMiddleware whose cookies move into the store.",
     )
     parser.add_argument("--port", type=_port, help=f"port to listen on (default: $PORT, else {DEFAULT_PORT})")
     parser.add_argument(

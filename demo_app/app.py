@@ -21,12 +21,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from demo_app import pages
-from demo_app.devices import MAX_DEVICES, Devices
+from demo_app.devices import MAX_DEVICES, SIGNED_OUT_NOTICE, Devices
 from starlette_dynamo_session import (
     MAX_ITEM_BYTES,
     DynamoSessionMiddleware,
     DynamoStore,
     SessionError,
+    flash,
+    get_flashed_messages,
     item_size,
     regenerate_session,
     session_key,
@@ -57,7 +59,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
-SIGNED_OUT_NOTICE = "You are signed out: the session item was deleted from DynamoDB and the cookie was cleared."
 
 
 def create_app(
@@ -67,10 +68,12 @@ def create_app(
     session_cookie: str = "session",
     max_age: int | None = DEFAULT_MAX_AGE,
     https_only: bool = False,
+    import_cookie_sessions: str | Sequence[str] | None = None,
 ) -> Starlette:
     """The demo app, with its sessions in ``store`` behind ``DynamoSessionMiddleware``.
 
-    ``secret_key``, ``session_cookie``, ``max_age`` and ``https_only`` go to the middleware unchanged.
+    ``secret_key``, ``session_cookie``, ``max_age``, ``https_only`` and ``import_cookie_sessions`` (the key of a
+    Starlette ``SessionMiddleware`` whose cookies move into the store) go to the middleware unchanged.
     """
     demo = _Demo(store, session_cookie)
     devices = Devices(store, page=_page, form=_form)
@@ -97,6 +100,7 @@ def create_app(
             session_cookie=session_cookie,
             max_age=max_age,
             https_only=https_only,
+            import_cookie_sessions=import_cookie_sessions,
             skip_paths=SKIP_PATHS,
             max_sessions_per_user=MAX_DEVICES,
         )
@@ -113,8 +117,7 @@ class _Demo:
         self.session_cookie = session_cookie
 
     async def home(self, request: Request) -> Response:
-        notice = SIGNED_OUT_NOTICE if "signed-out" in request.query_params else None
-        return _page(_home(request, notice=notice))
+        return _page(_home(request, notice=" ".join(get_flashed_messages(request)) or None))
 
     async def sign_in(self, request: Request) -> Response:
         form = await _form(request)
@@ -128,11 +131,13 @@ class _Demo:
         # "Remember me": a cookie that lasts 30 days; otherwise one the browser forgets when it closes.
         set_session_max_age(request, REMEMBER_ME if form.get("remember") == "on" else None)
         request.session["user"] = name
+        flash(request, f"Welcome, {name}: this session now has a new token, bound to you.")
         return RedirectResponse("/", status_code=303)
 
     async def sign_out(self, request: Request) -> Response:
-        request.session.clear()  # an emptied session is deleted from DynamoDB and its cookie expired
-        return RedirectResponse("/?signed-out", status_code=303)
+        request.session.clear()  # the signed-in session is deleted from DynamoDB, its binding with it
+        flash(request, SIGNED_OUT_NOTICE)  # a new session carries the message; reading it on the next page ends it
+        return RedirectResponse("/", status_code=303)
 
     async def counter(self, request: Request) -> Response:
         visits = _visits(request) + 1

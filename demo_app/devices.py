@@ -10,11 +10,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from demo_app import pages
-from starlette_dynamo_session import DynamoStore, SessionInfo, session_key
+from starlette_dynamo_session import DynamoStore, SessionInfo, flash, get_flashed_messages, session_key
 
-__all__ = ["MAX_DEVICES", "Devices", "sessions_page"]
+__all__ = ["MAX_DEVICES", "SIGNED_OUT_NOTICE", "Devices", "sessions_page"]
 
 MAX_DEVICES = 3  # the middleware's max_sessions_per_user: a fourth sign-in signs out the least recently used
+SIGNED_OUT_NOTICE = "You are signed out: your session's item was deleted from DynamoDB."
 
 Page = Callable[[str], HTMLResponse]
 Form = Callable[[Request], Awaitable[dict[str, str]]]
@@ -35,8 +36,7 @@ class Devices:
         if user is None:
             return RedirectResponse("/", status_code=303)
         infos = await self.store.list_sessions(user)
-        notice = {"ended": "That session is signed out.", "others": "Every other session is signed out."}
-        shown = next((text for name, text in notice.items() if name in request.query_params), None)
+        shown = " ".join(get_flashed_messages(request)) or None
         return self.page(sessions_page(user=user, infos=infos, current=session_key(request), notice=shown))
 
     async def sign_out_one(self, request: Request) -> Response:
@@ -46,18 +46,21 @@ class Devices:
         if user is None:
             return RedirectResponse("/", status_code=303)
         if key == session_key(request):
-            request.session.clear()  # this device: its item is deleted and its cookie expired
-            return RedirectResponse("/?signed-out", status_code=303)
+            request.session.clear()  # this device: its item is deleted, its binding with it
+            flash(request, SIGNED_OUT_NOTICE)
+            return RedirectResponse("/", status_code=303)
         if key in {info.key for info in await self.store.list_sessions(user)}:  # only the user's own sessions
             await self.store.revoke(key)
-        return RedirectResponse("/sessions?ended", status_code=303)
+            flash(request, "That session is signed out.")
+        return RedirectResponse("/sessions", status_code=303)
 
     async def sign_out_others(self, request: Request) -> Response:
         """Sign out every session of the user except this one."""
         user = _user(request)
         if user is not None:
             await self.store.revoke_all(user, keep=session_key(request))
-        return RedirectResponse("/sessions?others", status_code=303)
+            flash(request, "Every other session is signed out.")
+        return RedirectResponse("/sessions", status_code=303)
 
 
 def sessions_page(*, user: str, infos: Sequence[SessionInfo], current: str | None, notice: str | None) -> str:

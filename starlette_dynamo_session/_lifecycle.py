@@ -176,8 +176,8 @@ class SessionLifecycle:
         if not state.session:
             return await self._destroy(loaded)
         data = dumps(state.session)  # serialized once: to see whether it changed, and to store it if it did
-        if state.session.cleared and loaded.record.user is not None:
-            # A bound session the request cleared ends, binding and all; what it holds now is a new session.
+        if state.session.cleared:
+            # A session the request cleared ends (and a bound one's binding with it); what it holds now is a new one.
             await self._destroy(loaded)
             own_max_age = state.max_age if state.max_age != loaded.record.max_age else DEFAULT
             return await self._write(

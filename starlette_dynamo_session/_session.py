@@ -30,15 +30,16 @@ class Session(dict[str, Any]):
     """
 
     accessed: bool = False
-    cleared: bool = False  # the application called clear(): a bound session's binding ends with it
+    cleared: bool = False  # the application called clear(): the stored session ends, binding and all
 
     def mark_accessed(self) -> None:
         """Record that the application used the session (Starlette's ``request.session`` calls this)."""
         self.accessed = True
 
     def clear(self) -> None:
-        """Empty the session, and remember it was emptied: a sign-out ends a bound session even when the request
-        then puts something new in (a flash message), which goes to a new, unbound session."""
+        """Empty the session, and remember it was emptied: the stored session ends (a bound one's binding with it)
+        even when the request then puts something new in (a flash message), which goes to a new session under a
+        new token."""
         self.cleared = True
         super().clear()
 

@@ -36,6 +36,13 @@ def client(store: DynamoStore) -> TestClient:
     return TestClient(create_app(store, secret_key=SECRET_KEY), follow_redirects=False)
 
 
+def sign_in(client: TestClient, name: str) -> None:
+    """Sign in as ``name`` and follow the redirect to the home page as a browser would: it shows the welcome message,
+    which leaves the session then."""
+    assert client.post("/sign-in", data={"name": name}).status_code == 303
+    assert f"Welcome, {name}" in client.get("/").text
+
+
 def use_cookie(client: TestClient, value: str) -> None:
     """Make the client send ``value`` as its session cookie from now on, as a browser that kept it would."""
     client.cookies.clear()
@@ -117,8 +124,10 @@ def test_sign_in_regenerates_the_token_and_keeps_the_session(client: TestClient,
     assert client.cookies["session"] != old_cookie
     # One item still: the anonymous one is gone, and the session lives on under another key.
     assert only_item(store)[store.token_name]["S"] != anonymous
+    home = client.get("/").text  # the redirect a browser follows, which shows (and so ends) the welcome message
+    assert "<h1>Hello, Ada Lovelace</h1>" in home
+    assert "Welcome, Ada Lovelace" in home
     assert stored(store, client) == {"visits": 1, "user": "Ada Lovelace"}
-    assert "<h1>Hello, Ada Lovelace</h1>" in client.get("/").text
     # The cookie from before sign-in is worth nothing now.
     use_cookie(client, old_cookie)
     page = client.get("/").text
@@ -187,7 +196,7 @@ def test_cart_refuses_an_empty_item(client: TestClient, recorder: OperationRecor
 
 
 def test_session_page_shows_the_item_by_its_digest_never_the_token(client: TestClient, store: DynamoStore) -> None:
-    client.post("/sign-in", data={"name": "Ada"})
+    sign_in(client, "Ada")
     client.post("/cart/add", data={"item": "coffee"})
     cookie = client.cookies["session"]
     token, _, signature = cookie.partition(".")
@@ -216,7 +225,7 @@ def test_session_page_of_a_plain_store_shows_the_data_as_json(boto_session: boto
     store = DynamoStore(boto_session, table_name="demo-plain", seal_data=False)
     store.create_table()
     client = TestClient(create_app(store, secret_key=SECRET_KEY), follow_redirects=False)
-    client.post("/sign-in", data={"name": "Ada"})
+    sign_in(client, "Ada")
     data = bytes(only_item(store)[store.data_name]["B"]).decode()
     assert json.loads(data) == {"user": "Ada"}
     page = client.get("/session").text
@@ -232,6 +241,7 @@ def test_session_page_without_a_usable_cookie_says_why(client: TestClient, store
     client.get("/counter")
     destroyed = client.cookies["session"]  # well signed, but its item is gone
     client.post("/sign-out")
+    assert "You are signed out" in client.get("/").text  # the redirect, which shows the message and ends it
     use_cookie(client, destroyed)
     assert "Your session cookie opens no session" in client.get("/session").text
     assert items(store) == []
@@ -246,12 +256,14 @@ def test_sign_out_destroys_the_item_and_the_old_cookie_stays_dead(client: TestCl
     response = client.post("/sign-out")
 
     assert response.status_code == 303
-    assert response.headers["location"] == "/?signed-out"
-    assert re.search(
-        r"session=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0", response.headers["set-cookie"]
-    )
+    assert response.headers["location"] == "/"
+    # The signed-in item is gone; only a new, unbound session carries the sign-out message to the next page.
+    assert [item["data"] for item in items(store)] != [] and client.cookies["session"] != old_cookie
+    assert [item.get("user_id") for item in items(store)] == [None]
+    home = client.get("/")
+    assert "You are signed out" in home.text
+    assert re.search(r"session=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0", home.headers["set-cookie"])
     assert items(store) == []
-    assert "You are signed out" in client.get("/?signed-out").text
 
     use_cookie(client, old_cookie)
     page = client.get("/").text
