@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
-from tests.support.demo import run_demo
-from tests.support.processes import ROOT, ServerProcess
+from tests.support.demo import demo_environment, run_demo
+from tests.support.processes import ROOT, ServerProcess, running_server, uvicorn_command
 
 pytestmark = pytest.mark.browser
 
@@ -319,3 +319,43 @@ def test_the_signed_in_header_is_one_row_on_a_desktop(demo: ServerProcess, brows
     assert max(top for top, _ in tops_and_bottoms) < min(bottom for _, bottom in tops_and_bottoms)
     expect(page.get_by_role("link", name="Your sessions", exact=True)).to_be_visible()
     context.close()
+
+
+def test_a_cart_filled_under_starlettes_cookie_sessions_survives_the_switch_and_sign_in_flashes_once(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The application used Starlette's SessionMiddleware; it now runs the demo with that key in
+    ``import_cookie_sessions``: the cart a visitor filled before is there, and the cookie becomes a token."""
+    legacy_key = "the-key-before-the-switch"
+    legacy_env = {**os.environ, "LEGACY_SESSION_SECRET_KEY": legacy_key}
+    with (
+        running_server(
+            uvicorn_command("tests.apps.starlette_cookie_cart:app"), log_dir=tmp_path, name="before", env=legacy_env
+        ) as before,
+        run_demo(tmp_path, environment=demo_environment(LEGACY_SESSION_SECRET_KEY=legacy_key)) as demo,
+    ):
+        context = browser.new_context(viewport=DESKTOP)  # one host, two ports: the browser sends the cookie to both
+        page = context.new_page()
+        for item in ITEMS:
+            page.goto(f"{before.url}/add?item={item}")
+        starlettes_cookie = session_cookie_value(page)
+        assert not COOKIE_VALUE.fullmatch(starlettes_cookie)
+
+        page.goto(f"{demo.url}/cart")
+        for item in ITEMS:
+            expect(page.get_by_text(item, exact=True)).to_be_visible()
+        assert COOKIE_VALUE.fullmatch(session_cookie_value(page))
+        page.reload()
+        for item in ITEMS:
+            expect(page.get_by_text(item, exact=True)).to_be_visible()
+
+        # Signing in flashes a welcome: shown once, then gone.
+        page.goto(f"{demo.url}/")
+        page.get_by_label("Your name").fill(USER)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text(f"Welcome, {USER}")
+        page.reload()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {USER}")
+        expect(page.get_by_role("status")).to_have_count(0)
+        expect(page.locator(".tile .number").nth(1)).to_have_text(str(len(ITEMS)))
+        context.close()
