@@ -252,6 +252,7 @@ def test_no_page_of_the_demo_is_wider_than_the_screen(
 
     def measure(name: str, heading: str) -> None:
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        page.wait_for_load_state("load")  # the stylesheet applied: a page measured before it is laid out unstyled
         overflows[name] = overflow(page)
 
     page.goto("/")
@@ -270,6 +271,7 @@ def test_no_page_of_the_demo_is_wider_than_the_screen(
 
     sign_in(page, USER)
     sign_in(other_device.new_page(), USER)
+    page.wait_for_load_state("load")
     overflows["home, signed in"] = overflow(page)
     page.goto("/counter")
     measure("counter, signed in", "Visit counter")
@@ -311,6 +313,7 @@ def test_the_signed_in_header_is_one_row_on_a_desktop(demo: ServerProcess, brows
     context = browser.new_context(base_url=demo.url, viewport=DESKTOP)
     page = context.new_page()
     sign_in(page, name)
+    page.wait_for_load_state("load")  # the stylesheet applied: without it, the header's parts stack as blocks
     tops_and_bottoms = page.evaluate(
         "[...document.querySelector('header .bar').children]"
         ".map(child => { const box = child.getBoundingClientRect(); return [box.top, box.bottom]; })"
