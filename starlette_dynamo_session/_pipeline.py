@@ -3,7 +3,7 @@
 A transport that does not call the botocore client (aiohttp) is this pipeline over a plain async function from a
 signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model,
 and ``before-call`` handlers may answer it. Per attempt: the request is signed (SigV4, with the session's
-credentials), ``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser
+credentials, as botocore's signer signs it: ``_sigv4``), ``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser
 reads the answer, and the client's own retry handler (its standard mode: checks, backoff, retry quota) decides
 through ``needs-retry`` whether and when to try again. Then ``after-call`` handlers see the result. Every event is
 emitted on the client's event system (a copy of the session's, made with the client) with botocore's arguments, so
@@ -21,13 +21,14 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import botocore
-from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSPreparedRequest, create_request_object, prepare_request_dict
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
+
+from starlette_dynamo_session._sigv4 import SigV4Signer
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel
@@ -85,6 +86,7 @@ class Pipeline:
         self._url = meta.endpoint_url
         self._region = meta.region_name
         self._credentials = credentials
+        self._signer = SigV4Signer(self._service_model.signing_name, self._region)
         self._exceptions = client.exceptions
         self._request_signer = getattr(client, "_request_signer", None)
         self._serializer = create_serializer(self._service_model.protocol, include_validation=False)
@@ -175,7 +177,7 @@ class Pipeline:
         exception for why there is none."""
         try:
             signed = create_request_object(request_dict)
-            SigV4Auth(await self._frozen_credentials(), self._service_model.signing_name, self._region).add_auth(signed)
+            self._signer.add_auth(signed, await self._frozen_credentials())
             prepared = signed.prepare()
             answers = self._events.emit(f"before-send.{self._service_id}.{model.name}", request=prepared)
             answer = first_non_none_response(answers)
