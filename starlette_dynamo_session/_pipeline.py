@@ -3,11 +3,13 @@
 A transport that does not call the botocore client (aiohttp) is this pipeline over a plain async function from a
 signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model,
 and ``before-call`` handlers may answer it. Per attempt: the request is signed (SigV4, with the session's
-credentials, as botocore's signer signs it: ``_sigv4``), ``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser
-reads the answer, and the client's own retry handler (its standard mode: checks, backoff, retry quota) decides
-through ``needs-retry`` whether and when to try again. Then ``after-call`` handlers see the result. Every event is
-emitted on the client's event system (a copy of the session's, made with the client) with botocore's arguments, so
-the session's handlers see what they see on the botocore client.
+credentials, as botocore's signer signs it: ``_sigv4``), ``before-send`` handlers may answer it (moto's ``mock_aws``
+does), else it is sent; botocore's parser reads the answer (``_parsing`` the hot operations' successes, to the same
+result), and the client's own retry handler (its standard mode: checks, backoff, retry quota) decides through
+``needs-retry`` whether and when to try again. Then ``after-call`` handlers see the result, its ``RetryAttempts``
+counted as botocore's endpoint counts them. Every event is emitted on the client's event system (a copy of the
+session's, made with the client) with botocore's arguments, so the session's handlers see what they see on the
+botocore client.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
+from starlette_dynamo_session._parsing import AnswerParser
 from starlette_dynamo_session._sigv4 import SigV4Signer
 
 if TYPE_CHECKING:
@@ -91,6 +94,7 @@ class Pipeline:
         self._request_signer = getattr(client, "_request_signer", None)
         self._serializer = create_serializer(self._service_model.protocol, include_validation=False)
         self._parser = create_parser(self._service_model.protocol)
+        self._answers = AnswerParser(self._service_model)
         self._events: Any = meta.events  # a HierarchicalEmitter: emit_until_response is not in the stubs
         self._service_id = self._service_model.service_id.hyphenize()
         extra = f" {config.user_agent_extra}" if config.user_agent_extra else ""
@@ -170,6 +174,8 @@ class Pipeline:
             await anyio.sleep(delay)
         if isinstance(outcome, BotoCoreError):
             raise outcome
+        if "ResponseMetadata" in parsed:  # as botocore's endpoint counts them: retries, not attempts
+            parsed["ResponseMetadata"]["RetryAttempts"] = attempt - 1
         return outcome, parsed
 
     async def _attempt(self, model: OperationModel, request_dict: dict[str, Any]) -> Answer | BotoCoreError:
@@ -196,8 +202,11 @@ class Pipeline:
         return credentials.get_frozen_credentials()
 
     def _parse(self, response: Answer, model: OperationModel) -> dict[str, Any]:
-        """botocore's parse of an answer, with an error's modeled fields (``Item``, ``CancellationReasons``) added
-        as botocore's endpoint adds them."""
+        """botocore's parse of an answer (the hot operations' successes parsed by ``_parsing``, to the same result),
+        with an error's modeled fields (``Item``, ``CancellationReasons``) added as botocore's endpoint adds them."""
+        fast = self._answers.parse(model.name, response.status_code, response.headers, response.content)
+        if fast is not None:
+            return fast
         answer = {"status_code": response.status_code, "headers": response.headers, "body": response.content}
         parsed: dict[str, Any] = self._parser.parse(answer, model.output_shape)  # type: ignore[arg-type] # None: no output
         code = parsed.get("Error", {}).get("Code") if response.status_code >= 300 else None
