@@ -1,15 +1,15 @@
 """The steps of one DynamoDB call as botocore's client takes them, over any HTTP client.
 
 A transport that does not call the botocore client (aiohttp) is this pipeline over a plain async function from a
-signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model,
-and ``before-call`` handlers may answer it. Per attempt: the request is signed (SigV4, with the session's
-credentials, as botocore's signer signs it: ``_sigv4``), ``before-send`` handlers may answer it (moto's ``mock_aws``
-does), else it is sent; botocore's parser reads the answer (``_parsing`` the hot operations' successes, to the same
-result), and the client's own retry handler (its standard mode: checks, backoff, retry quota) decides through
-``needs-retry`` whether and when to try again. Then ``after-call`` handlers see the result, its ``RetryAttempts``
-counted as botocore's endpoint counts them. Every event is emitted on the client's event system (a copy of the
-session's, made with the client) with botocore's arguments, so the session's handlers see what they see on the
-botocore client.
+signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model
+(``_serializing`` the store's requests, to the same bytes), and ``before-call`` handlers may answer it. Per
+attempt: the request is signed (SigV4, with the session's credentials, as botocore's signer signs it: ``_sigv4``),
+``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser reads the
+answer (``_parsing`` the hot operations' successes, to the same result), and the client's own retry handler (its
+standard mode: checks, backoff, retry quota) decides through ``needs-retry`` whether and when to try again. Then
+``after-call`` handlers see the result, its ``RetryAttempts`` counted as botocore's endpoint counts them. Every
+event is emitted on the client's event system (a copy of the session's, made with the client) with botocore's
+arguments, so the session's handlers see what they see on the botocore client.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
 from starlette_dynamo_session._parsing import AnswerParser
+from starlette_dynamo_session._serializing import RequestSerializer
 from starlette_dynamo_session._sigv4 import SigV4Signer
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Pipeline:
         self._serializer = create_serializer(self._service_model.protocol, include_validation=False)
         self._parser = create_parser(self._service_model.protocol)
         self._answers = AnswerParser(self._service_model)
+        self._requests = RequestSerializer(self._service_model)
         self._events: Any = meta.events  # a HierarchicalEmitter: emit_until_response is not in the stubs
         self._service_id = self._service_model.service_id.hyphenize()
         extra = f" {config.user_agent_extra}" if config.user_agent_extra else ""
@@ -145,7 +147,9 @@ class Pipeline:
         params = dict(request)
         for name in model.idempotent_members:  # as botocore does: one token for every attempt of this call
             params.setdefault(name, str(uuid.uuid4()))
-        request_dict: dict[str, Any] = self._serializer.serialize_to_request(params, model)
+        request_dict = self._requests.serialize(model, params)
+        if request_dict is None:
+            request_dict = self._serializer.serialize_to_request(params, model)
         prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
         return request_dict
 
