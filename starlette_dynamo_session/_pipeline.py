@@ -1,13 +1,15 @@
 """The steps of one DynamoDB call as botocore's client takes them, over any HTTP client.
 
 A transport that does not call the botocore client (aiohttp) is this pipeline over a plain async function from a
-signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model,
-and ``before-call`` handlers may answer it. Per attempt: the request is signed (SigV4, with the session's
-credentials), ``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser
-reads the answer, and the client's own retry handler (its standard mode: checks, backoff, retry quota) decides
-through ``needs-retry`` whether and when to try again. Then ``after-call`` handlers see the result. Every event is
-emitted on the client's event system (a copy of the session's, made with the client) with botocore's arguments, so
-the session's handlers see what they see on the botocore client.
+signed request to an answer. Per call: botocore's serializer writes the request for the client's operation model
+(``_serializing`` the store's requests, to the same bytes), and ``before-call`` handlers may answer it. Per
+attempt: the request is signed (SigV4, with the session's credentials, as botocore's signer signs it: ``_sigv4``),
+``before-send`` handlers may answer it (moto's ``mock_aws`` does), else it is sent; botocore's parser reads the
+answer (``_parsing`` the hot operations' successes, to the same result), and the client's own retry handler (its
+standard mode: checks, backoff, retry quota) decides through ``needs-retry`` whether and when to try again. Then
+``after-call`` handlers see the result, its ``RetryAttempts`` counted as botocore's endpoint counts them. Every
+event is emitted on the client's event system (a copy of the session's, made with the client) with botocore's
+arguments, so the session's handlers see what they see on the botocore client.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import botocore
-from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSPreparedRequest, create_request_object, prepare_request_dict
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
+
+from starlette_dynamo_session._parsing import AnswerParser
+from starlette_dynamo_session._serializing import RequestSerializer
+from starlette_dynamo_session._sigv4 import SigV4Signer
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel
@@ -88,10 +93,13 @@ class Pipeline:
         self._url = meta.endpoint_url
         self._region = meta.region_name
         self._credentials = credentials
+        self._signer = SigV4Signer(self._service_model.signing_name, self._region)
         self._exceptions = client.exceptions
         self._request_signer = getattr(client, "_request_signer", None)
         self._serializer = create_serializer(self._service_model.protocol, include_validation=False)
         self._parser = create_parser(self._service_model.protocol)
+        self._answers = AnswerParser(self._service_model)
+        self._requests = RequestSerializer(self._service_model)
         self._events: Any = meta.events  # a HierarchicalEmitter: emit_until_response is not in the stubs
         self._service_id = self._service_model.service_id.hyphenize()
         extra = f" {config.user_agent_extra}" if config.user_agent_extra else ""
@@ -143,7 +151,9 @@ class Pipeline:
         params = dict(request)
         for name in model.idempotent_members:  # as botocore does: one token for every attempt of this call
             params.setdefault(name, str(uuid.uuid4()))
-        request_dict: dict[str, Any] = self._serializer.serialize_to_request(params, model)
+        request_dict = self._requests.serialize(model, params)
+        if request_dict is None:
+            request_dict = self._serializer.serialize_to_request(params, model)
         prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
         return request_dict
 
@@ -172,6 +182,8 @@ class Pipeline:
             await anyio.sleep(delay)
         if isinstance(outcome, BotoCoreError):
             raise outcome
+        if "ResponseMetadata" in parsed:  # as botocore's endpoint counts them: retries, not attempts
+            parsed["ResponseMetadata"]["RetryAttempts"] = attempt - 1
         return outcome, parsed
 
     async def _attempt(self, model: OperationModel, request_dict: dict[str, Any]) -> Answer | BotoCoreError:
@@ -179,7 +191,7 @@ class Pipeline:
         exception for why there is none."""
         try:
             signed = create_request_object(request_dict)
-            SigV4Auth(await self._frozen_credentials(), self._service_model.signing_name, self._region).add_auth(signed)
+            self._signer.add_auth(signed, await self._frozen_credentials())
             prepared = signed.prepare()
             answers = self._events.emit(f"before-send.{self._service_id}.{model.name}", request=prepared)
             answer = first_non_none_response(answers)
@@ -198,8 +210,11 @@ class Pipeline:
         return credentials.get_frozen_credentials()
 
     def _parse(self, response: Answer, model: OperationModel) -> dict[str, Any]:
-        """botocore's parse of an answer, with an error's modeled fields (``Item``, ``CancellationReasons``) added
-        as botocore's endpoint adds them."""
+        """botocore's parse of an answer (the hot operations' successes parsed by ``_parsing``, to the same result),
+        with an error's modeled fields (``Item``, ``CancellationReasons``) added as botocore's endpoint adds them."""
+        fast = self._answers.parse(model.name, response.status_code, response.headers, response.content)
+        if fast is not None:
+            return fast
         answer = {"status_code": response.status_code, "headers": response.headers, "body": response.content}
         parsed: dict[str, Any] = self._parser.parse(answer, model.output_shape)  # type: ignore[arg-type] # None: no output
         code = parsed.get("Error", {}).get("Code") if response.status_code >= 300 else None

@@ -1,0 +1,134 @@
+"""SigV4 for the pipeline's requests, as botocore's ``SigV4Auth.add_auth`` signs them, with less work per request.
+
+botocore derives the signing key (four HMACs) for every request, builds the signed headers twice and prepares the
+request once more to read its body. Here the key is derived once per (secret key, date, region, service), the
+endpoint's canonical host once per URL, and the rest once per request: the same headers are added, and the same
+``Authorization`` header results. A request this does not cover (a query string or a path other than ``/``, a
+``Date`` or ``X-Amz-Content-SHA256`` header, unsigned or trailing-checksum payloads, a body that is not bytes,
+header names or values that are not plain strings, a header given twice) is signed by ``SigV4Auth`` itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from hashlib import sha256
+from urllib.parse import urlsplit
+
+import botocore.auth
+from botocore.auth import EMPTY_SHA256_HASH, SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+
+__all__ = ["SigV4Signer"]
+
+_UNSIGNED = frozenset(SIGNED_HEADERS_BLACKLIST)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Headers whose presence changes what botocore signs (the date it uses, the payload hash it takes as given).
+_HANDED_TO_BOTOCORE = frozenset({"date", "x-amz-content-sha256"})
+
+
+class SigV4Signer:
+    """Signs requests for ``service`` in ``region`` with SigV4, exactly as ``SigV4Auth(credentials, service,
+    region).add_auth(request)`` would at the same instant, reading the clock botocore's signer reads."""
+
+    def __init__(self, service: str, region: str) -> None:
+        self._service = service
+        self._region = region
+
+    def add_auth(self, request: AWSRequest, credentials: ReadOnlyCredentials) -> None:
+        """Sign ``request`` in place: set ``X-Amz-Date`` (and ``X-Amz-Security-Token`` for temporary credentials),
+        then ``Authorization``, and put the timestamp in ``request.context`` as botocore does. Raises nothing of its
+        own; what botocore's signer raises for a request it signs.
+        """
+        host = _canonical_host(request.url) if not request.params else None
+        body = request.data
+        method = request.method
+        if (
+            host is None
+            or method is None
+            or not (body is None or type(body) is bytes)
+            or "checksum" in request.context
+            or "payload_signing_enabled" in request.context
+        ):
+            SigV4Auth(credentials, self._service, self._region).add_auth(request)
+            return
+        original = request.headers.items()
+        names = {name.lower() for name, _ in original if type(name) is str}
+        if (
+            len(names) != len(original)
+            or not names.isdisjoint(_HANDED_TO_BOTOCORE)
+            or not all(type(value) is str and name == name.strip() for name, value in original)
+        ):
+            SigV4Auth(credentials, self._service, self._region).add_auth(request)
+            return
+        timestamp = _now().strftime(SIGV4_TIMESTAMP)
+        request.context["timestamp"] = timestamp
+        headers = request.headers
+        del headers["Authorization"]  # a retry's request carries the last attempt's
+        del headers["X-Amz-Date"]
+        headers["X-Amz-Date"] = timestamp
+        if credentials.token:
+            del headers["X-Amz-Security-Token"]
+            headers["X-Amz-Security-Token"] = credentials.token
+        signed = {name.lower(): " ".join(value.split()) for name, value in original}
+        signed.pop("authorization", None)
+        signed["x-amz-date"] = timestamp
+        if credentials.token:
+            signed["x-amz-security-token"] = " ".join(credentials.token.split())
+        signed.setdefault("host", host)
+        names_signed = sorted(name for name in signed if name not in _UNSIGNED)
+        signed_headers = ";".join(names_signed)
+        canonical = "\n".join(
+            (
+                method.upper(),
+                "/",
+                "",
+                "".join(f"{name}:{signed[name]}\n" for name in names_signed),
+                signed_headers,
+                sha256(body).hexdigest() if body else EMPTY_SHA256_HASH,
+            )
+        )
+        date = timestamp[:8]
+        scope = f"{date}/{self._region}/{self._service}/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n{sha256(canonical.encode()).hexdigest()}"
+        key = _signing_key(credentials.secret_key, date, self._region, self._service)
+        signature = hmac.new(key, to_sign.encode(), sha256).hexdigest()
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_headers}, Signature={signature}"
+        )
+
+
+def _now() -> datetime:
+    """The instant botocore's signer reads (``botocore.auth.get_current_datetime``: naive UTC), so a test that fixes
+    that clock fixes both signers'."""
+    clock: Callable[[], datetime] = botocore.auth.get_current_datetime  # type: ignore[attr-defined]
+    return clock()
+
+
+@lru_cache(maxsize=16)
+def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's signing key for one secret key, day (``YYYYMMDD``), region and service."""
+    key = f"AWS4{secret_key}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), sha256).digest()
+    return key
+
+
+@lru_cache(maxsize=64)
+def _canonical_host(url: str) -> str | None:
+    """The host SigV4 signs for a request to ``url`` when it names none (lower case, with the port unless it is the
+    scheme's default), or ``None`` for a URL whose signing this leaves to botocore: one with a query, a path other
+    than ``/``, an IPv6 or missing host, or a port that does not parse."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.query or parts.path not in ("", "/") or not host or ":" in host:
+        return None
+    return host if port is None or port == _DEFAULT_PORTS.get(parts.scheme) else f"{host}:{port}"
