@@ -150,7 +150,9 @@ def _list(member: _Pending) -> Convert:
     def convert(value: Any) -> Any:
         if type(value) is not list:
             raise _Unhandled("list")
-        return [None if item is None else member.convert(item) for item in value]
+        if None in value:  # botocore's releases read a null member differently: its own parser decides
+            raise _Unhandled("null in a list")
+        return [member.convert(item) for item in value]
 
     return convert
 

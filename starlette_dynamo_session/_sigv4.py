@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha256
 from urllib.parse import urlsplit
@@ -104,9 +104,9 @@ class SigV4Signer:
 
 def _now() -> datetime:
     """The instant botocore's signer reads (``botocore.auth.get_current_datetime``: naive UTC), so a test that fixes
-    that clock fixes both signers'."""
-    clock: Callable[[], datetime] = botocore.auth.get_current_datetime  # type: ignore[attr-defined]
-    return clock()
+    that clock fixes both signers'; botocore releases before it read ``datetime.utcnow()``, which this matches."""
+    clock: Callable[[], datetime] | None = getattr(botocore.auth, "get_current_datetime", None)
+    return clock() if clock is not None else datetime.now(UTC).replace(tzinfo=None)
 
 
 @lru_cache(maxsize=16)

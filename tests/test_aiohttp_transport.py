@@ -404,6 +404,9 @@ async def test_the_ca_bundle_of_aws_ca_bundle_is_trusted_on_the_aiohttp_transpor
 
 
 @pytest.mark.anyio
+# aiohttp 3.10.0 (the lowest version the package allows) leaves the transport of a refused TLS handshake for the
+# garbage collector, which this test runs before it ends; later releases close it.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
 async def test_without_the_ca_bundle_an_unknown_certificate_is_refused_on_the_aiohttp_transport(
     https_endpoint: Path,
 ) -> None:
@@ -411,6 +414,7 @@ async def test_without_the_ca_bundle_an_unknown_certificate_is_refused_on_the_ai
     with pytest.raises(StoreUnavailable, match="GetItem"):
         await store.read("token-1")
     await store.aclose()
+    gc.collect()
 
 
 @pytest.mark.anyio

@@ -65,9 +65,8 @@ BODIES: dict[str, Any] = {
     "consumed capacity first": {"ConsumedCapacity": CONSUMED, "Item": EVERY_TYPE, "Attributes": EVERY_TYPE},
     "item collection metrics": {"Attributes": {"v": {"N": "1"}}, "ItemCollectionMetrics": METRICS},
     "null members": {"Item": None, "Attributes": None, "ConsumedCapacity": {"TableName": None, "Table": None}},
-    "null values": {"Item": {"a": None, "b": {"S": None, "N": "1"}}, "Attributes": {"l": {"L": [None, {"S": "x"}]}}},
+    "null values": {"Item": {"a": None, "b": {"S": None, "N": "1"}}},
     "members the model does not name": {"Unknown": 1, "Item": {"a": {"X": "new type", "S": "s"}}},
-    "a null in a binary set": {"Item": {"a": {"BS": [None, "eA=="]}}},
     "numbers as JSON numbers": {"Item": {"n": {"N": 12}, "b": {"BOOL": 1}}},
 }
 HEADERS = {
@@ -137,6 +136,9 @@ NOT_OURS = {
     "a map that is a list": encoded({"Item": {"a": {"M": [1]}}}),
     "bad base64": encoded({"Item": {"a": {"B": "not base64!"}}}),
     "a blob that is a number": encoded({"Item": {"a": {"B": 5}}}),
+    # botocore 1.31 refuses a null in a binary set where later releases keep it: its own parser decides.
+    "a null in a binary set": encoded({"Item": {"a": {"BS": [None, "eA=="]}}}),
+    "a null in a list": encoded({"Item": {"l": {"L": [None, {"S": "x"}]}}}),
 }
 
 

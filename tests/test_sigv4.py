@@ -5,6 +5,7 @@ endpoint, and what the signer does not cover is left to botocore."""
 from __future__ import annotations
 
 import copy
+import types
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -116,8 +117,18 @@ def signed(sign: Signer, unsigned: AWSRequest, credentials: ReadOnlyCredentials 
 def instant(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Fixes the clock both signers read; calling it sets another instant."""
 
+    reads_utcnow = not hasattr(botocore.auth, "get_current_datetime")  # botocore before 1.33 reads utcnow()
+
     def at(moment: datetime) -> None:
-        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: moment)
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: moment, raising=False)
+        if reads_utcnow:
+
+            class Frozen(datetime):
+                @classmethod
+                def utcnow(cls) -> datetime:  # type: ignore[override]
+                    return moment
+
+            monkeypatch.setattr(botocore.auth, "datetime", types.SimpleNamespace(datetime=Frozen))
 
     at(INSTANTS[0])
     return at

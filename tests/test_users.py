@@ -589,5 +589,6 @@ def test_a_bound_session_cleared_and_refilled_ends_and_its_new_data_is_a_new_unb
     assert listed(store, "ada") == []
     assert client.get("/view").json() == {"session": {"note": "You are signed out."}}
     assert key_of(client) != old_key
+    client.cookies.clear()
     client.cookies.set("session", signed_in)
     assert client.get("/view").json() == {"session": {}}
