@@ -6,6 +6,7 @@ import hashlib
 import logging
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -105,8 +106,12 @@ def test_find_returns_none_for_an_unknown_token(store: DynamoStore) -> None:
     assert store.find("never-saved") is None
 
 
-def test_find_returns_none_once_expired_even_before_dynamodb_deletes_it(store: DynamoStore) -> None:
-    store.save("token-1", b"data", datetime.now(UTC) - timedelta(seconds=1))
+def test_find_returns_none_once_expired_even_before_dynamodb_deletes_it(
+    store: DynamoStore, clock: Callable[[float], None]
+) -> None:
+    # Expired on the store's clock only: DynamoDB Local's TTL sweeper, on the real one, must not delete it meanwhile.
+    store.save("token-1", b"data", datetime.now(UTC) + timedelta(seconds=60))
+    clock(120)
     assert raw_item(store, "token-1") is not None
     assert store.find("token-1") is None
 
@@ -326,8 +331,12 @@ async def test_a_write_on_a_deleted_session_raises_conflict_with_no_current_item
 
 
 @pytest.mark.anyio
-async def test_a_conflict_with_an_expired_item_carries_no_current_item(store: DynamoStore) -> None:
-    store.save("token-1", b"old", datetime.now(UTC) - timedelta(seconds=1))
+async def test_a_conflict_with_an_expired_item_carries_no_current_item(
+    store: DynamoStore, clock: Callable[[float], None]
+) -> None:
+    # Expired on the store's clock only: DynamoDB Local's TTL sweeper, on the real one, must not delete it meanwhile.
+    store.save("token-1", b"old", datetime.now(UTC) + timedelta(seconds=60))
+    clock(120)
     with pytest.raises(SessionConflict) as raised:
         await store.write("token-1", record(b"new", 1))
     assert (raised.value.item_returned, raised.value.current) == (True, None)
