@@ -1,21 +1,21 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
-from starlette_dynamo_session._base import SessionStore, StoredSession
-from starlette_dynamo_session._events import SessionEvent
-from starlette_dynamo_session._exceptions import (
+from starlette_dynamo_session._core.events import SessionEvent
+from starlette_dynamo_session._core.exceptions import (
     SessionConflict,
     SessionError,
     SessionTooLarge,
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._core.lifecycle import IDLE_REFRESH_FRACTION
+from starlette_dynamo_session._core.records import SessionStore, StoredSession
+from starlette_dynamo_session._core.session import Session, regenerate_session, session_key, set_session_max_age
+from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
+from starlette_dynamo_session._dynamodb.store import DynamoStore
+from starlette_dynamo_session._dynamodb.users import SessionInfo
 from starlette_dynamo_session._flash import flash, get_flashed_messages
-from starlette_dynamo_session._item import MAX_ITEM_BYTES, item_size
-from starlette_dynamo_session._lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
-from starlette_dynamo_session._session import Session, regenerate_session, session_key, set_session_max_age
-from starlette_dynamo_session._store import DynamoStore
-from starlette_dynamo_session._users import SessionInfo
 
 __version__ = "0.1.0"
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import anyio
 from botocore.exceptions import BotoCoreError
 
-from starlette_dynamo_session._cli import PROGRAM, add_store_options, explain, open_store
-from starlette_dynamo_session._doctor import diagnose
-from starlette_dynamo_session._exceptions import SessionError
-from starlette_dynamo_session._users_cli import add_user_commands, run_user_command
+from starlette_dynamo_session._core.exceptions import SessionError
+from starlette_dynamo_session._dynamodb.cli import PROGRAM, add_store_options, explain, open_store
+from starlette_dynamo_session._dynamodb.doctor import diagnose
+from starlette_dynamo_session._dynamodb.users_cli import add_user_commands, run_user_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:

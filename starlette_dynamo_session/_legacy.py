@@ -17,7 +17,7 @@ from typing import Any
 import itsdangerous
 from starlette.datastructures import Secret
 
-from starlette_dynamo_session._signing import SecretKey
+from starlette_dynamo_session._core.tokens import SecretKey
 
 __all__ = ["LEGACY_MAX_AGE", "CookieSessionReader"]
 

@@ -13,13 +13,20 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette_dynamo_session._base import MAX_LIFETIME, SessionStore
-from starlette_dynamo_session._events import SessionEvent, listening, notify, refusal
-from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
+from starlette_dynamo_session._core.events import SessionEvent, listening, notify, refusal
+from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
+from starlette_dynamo_session._core.lifecycle import (
+    DEFAULT_MAX_AGE,
+    Destroyed,
+    Lifetime,
+    Outcome,
+    SessionLifecycle,
+    Written,
+)
+from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionStore
+from starlette_dynamo_session._core.session import STATE_SCOPE_KEY, SkippedSession
+from starlette_dynamo_session._core.tokens import SecretKey, TokenSigner, digest
 from starlette_dynamo_session._legacy import CookieSessionReader
-from starlette_dynamo_session._lifecycle import DEFAULT_MAX_AGE, Destroyed, Lifetime, Outcome, SessionLifecycle, Written
-from starlette_dynamo_session._session import STATE_SCOPE_KEY, SkippedSession
-from starlette_dynamo_session._signing import SecretKey, TokenSigner, digest
 
 __all__ = ["DynamoSessionMiddleware", "cookie_value"]
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from starlette_dynamo_session._base import StoredSession
-from starlette_dynamo_session._binding import check_user_id
-from starlette_dynamo_session._events import SessionEvent, notify
-from starlette_dynamo_session._exceptions import ConflictReason, SessionConflict
-from starlette_dynamo_session._item import ItemLayout
-from starlette_dynamo_session._signing import digest
-from starlette_dynamo_session._users import SessionInfo
+from starlette_dynamo_session._core.events import SessionEvent, notify
+from starlette_dynamo_session._core.exceptions import ConflictReason, SessionConflict
+from starlette_dynamo_session._core.records import StoredSession
+from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._dynamodb.binding import check_user_id
+from starlette_dynamo_session._dynamodb.item import ItemLayout
+from starlette_dynamo_session._dynamodb.users import SessionInfo
 
 __all__ = ["MemoryStore"]
 

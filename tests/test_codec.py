@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from starlette_dynamo_session._codec import Changes, dumps, loads
+from starlette_dynamo_session._core.codec import Changes, dumps, loads
 
 
 @pytest.mark.parametrize("session", [{}, {"user": "ada"}, {"cart": [{"item": "pear", "qty": 2}], "n": 1.5, "ü": None}])

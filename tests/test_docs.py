@@ -16,25 +16,24 @@ from botocore.config import Config
 from demo_app.__main__ import DEFAULT_PORT, DEFAULT_TABLE
 from demo_app.app import REMEMBER_ME, SKIP_PATHS
 from demo_app.devices import MAX_DEVICES
-from starlette_dynamo_session._base import DEFAULT, MaxAge, StoredSession
-from starlette_dynamo_session._binding import (
-    BINDING_NAMES,
-    LAST_SEEN_INTERVAL,
-    MAX_USER_AGENT_LENGTH,
-    MAX_USER_ID_LENGTH,
-)
-from starlette_dynamo_session._item import MAX_ITEM_BYTES, ItemLayout, item_size
-from starlette_dynamo_session._lifecycle import (
+from starlette_dynamo_session._core.lifecycle import (
     BROWSER_SESSION_LIFETIME,
     CONFLICT_BACKOFF_CAP,
     DEFAULT_MAX_AGE,
     IDLE_REFRESH_FRACTION,
     MAX_WRITE_ATTEMPTS,
 )
-from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
-from starlette_dynamo_session._sealing import KEY_BYTES, NONCE_BYTES, SEALING_OVERHEAD, TAG_BYTES
-from starlette_dynamo_session._signing import TOKEN_BYTES, digest
-from starlette_dynamo_session._store import (
+from starlette_dynamo_session._core.records import DEFAULT, MaxAge, StoredSession
+from starlette_dynamo_session._core.tokens import TOKEN_BYTES, digest
+from starlette_dynamo_session._dynamodb.binding import (
+    BINDING_NAMES,
+    LAST_SEEN_INTERVAL,
+    MAX_USER_AGENT_LENGTH,
+    MAX_USER_ID_LENGTH,
+)
+from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, ItemLayout, item_size
+from starlette_dynamo_session._dynamodb.sealing import KEY_BYTES, NONCE_BYTES, SEALING_OVERHEAD, TAG_BYTES
+from starlette_dynamo_session._dynamodb.store import (
     DEFAULT_AIOHTTP_CONFIG,
     DEFAULT_CONFIG,
     DEFAULT_CREATED_NAME,
@@ -46,14 +45,15 @@ from starlette_dynamo_session._store import (
     DEFAULT_TTL_NAME,
     DEFAULT_VERSION_NAME,
 )
-from starlette_dynamo_session._user_pruning import ENTRY_PREFIX
-from starlette_dynamo_session._users import (
+from starlette_dynamo_session._dynamodb.user_pruning import ENTRY_PREFIX
+from starlette_dynamo_session._dynamodb.users import (
     BATCH_GET_LIMIT,
     DELETE_CONCURRENCY,
     LEASE_NAME,
     LEASE_SECONDS,
     USER_KEY_PREFIX,
 )
+from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

@@ -14,7 +14,7 @@ import pytest
 
 from starlette_dynamo_session import DynamoStore
 from starlette_dynamo_session.__main__ import main
-from starlette_dynamo_session._doctor import ExpectedIndex, diagnose
+from starlette_dynamo_session._dynamodb.doctor import ExpectedIndex, diagnose
 from tests.support.faults import FaultInjector
 
 BACKENDS = [

@@ -32,7 +32,7 @@ from starlette_dynamo_session import (
     regenerate_session,
     set_session_max_age,
 )
-from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._core.tokens import digest
 from tests.conftest import ClientFactory, make_client_factory
 from tests.endpoints import clear_session, update_session, view_session
 from tests.support.faults import FaultInjector
@@ -279,7 +279,7 @@ def test_without_opentelemetry_nothing_is_imported_or_recorded_and_events_still_
     code = """
 import sys
 sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
-from starlette_dynamo_session import _events
+from starlette_dynamo_session._core import events as _events
 assert (_events._events_counter, _events._duration) == (None, None)
 seen = []
 with _events.listening(seen.append):

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
-from starlette_dynamo_session._signing import TokenSigner
+from starlette_dynamo_session._core.tokens import TokenSigner
 from tests.support.recorder import OperationRecorder
 
 pytestmark = pytest.mark.anyio

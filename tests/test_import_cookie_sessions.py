@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, SessionEvent
-from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._core.tokens import digest
 from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import clear_session, update_session, view_session
 from tests.support.memory_store import MemoryStore

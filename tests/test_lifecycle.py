@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from starlette_dynamo_session import SessionConflict, StoredSession, StoreUnavailable
-from starlette_dynamo_session._codec import dumps
-from starlette_dynamo_session._lifecycle import (
+from starlette_dynamo_session._core.codec import dumps
+from starlette_dynamo_session._core.lifecycle import (
     CONFLICT_BACKOFF_CAP,
     MAX_WRITE_ATTEMPTS,
     Destroyed,
@@ -20,7 +20,7 @@ from starlette_dynamo_session._lifecycle import (
     Unchanged,
     Written,
 )
-from starlette_dynamo_session._session import SessionState
+from starlette_dynamo_session._core.session import SessionState
 from tests.support.memory_store import MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -246,7 +246,7 @@ async def test_retries_back_off_on_the_event_loop_and_give_up_leaving_the_stored
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    monkeypatch.setattr("starlette_dynamo_session._lifecycle.anyio.sleep", sleep)
+    monkeypatch.setattr("starlette_dynamo_session._core.lifecycle.anyio.sleep", sleep)
     store = AlwaysLoses()
     lifecycle = SessionLifecycle(store, LIFETIME)
     state = await loaded(lifecycle, store, {"user": "ada"})
@@ -280,7 +280,7 @@ async def test_a_session_past_a_shortened_lifetime_is_deleted_at_its_next_write(
 async def test_a_new_session_whose_first_write_conflicts_is_an_error_not_a_merge(
     lifecycle: SessionLifecycle, memory_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("starlette_dynamo_session._lifecycle.new_token", lambda: "taken")
+    monkeypatch.setattr("starlette_dynamo_session._core.lifecycle.new_token", lambda: "taken")
     memory_store.records["taken"] = stored({"someone": "else"})
     state = await lifecycle.load(None)
     state.session["user"] = "ada"

@@ -17,7 +17,7 @@ from botocore.parsers import create_parser
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from starlette_dynamo_session import DynamoStore
-from starlette_dynamo_session._parsing import HOT_OPERATIONS, AnswerParser
+from starlette_dynamo_session._dynamodb.transports.parsing import HOT_OPERATIONS, AnswerParser
 from tests.support.loopback import Serve, answer
 
 SERVICE_MODEL = botocore.session.get_session().get_service_model("dynamodb")

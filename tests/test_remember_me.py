@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import regenerate_session, set_session_max_age
-from starlette_dynamo_session._base import MAX_LIFETIME
+from starlette_dynamo_session._core.records import MAX_LIFETIME
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.memory_store import MemoryStore

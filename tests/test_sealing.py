@@ -11,9 +11,9 @@ import pytest
 from starlette.routing import Route
 
 from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge, StoredSession, item_size
-from starlette_dynamo_session._item import ItemLayout
-from starlette_dynamo_session._sealing import SEALING_OVERHEAD, data_key, open_sealed, seal
-from starlette_dynamo_session._signing import digest, new_token
+from starlette_dynamo_session._core.tokens import digest, new_token
+from starlette_dynamo_session._dynamodb.item import ItemLayout
+from starlette_dynamo_session._dynamodb.sealing import SEALING_OVERHEAD, data_key, open_sealed, seal
 from tests.conftest import ClientFactory
 from tests.endpoints import later, raw_item, update_session, view_session
 from tests.support.recorder import OperationRecorder

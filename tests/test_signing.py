@@ -6,7 +6,7 @@ import pytest
 from starlette.datastructures import Secret
 from starlette.routing import Route
 
-from starlette_dynamo_session._signing import TokenSigner, new_token
+from starlette_dynamo_session._core.tokens import TokenSigner, new_token
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.memory_store import MemoryStore

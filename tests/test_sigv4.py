@@ -18,8 +18,8 @@ from botocore.awsrequest import AWSRequest, create_request_object, prepare_reque
 from botocore.credentials import ReadOnlyCredentials
 from botocore.serialize import create_serializer
 
-from starlette_dynamo_session import _sigv4
-from starlette_dynamo_session._sigv4 import SigV4Signer
+from starlette_dynamo_session._dynamodb.transports import sigv4 as _sigv4
+from starlette_dynamo_session._dynamodb.transports.sigv4 import SigV4Signer
 
 SERVICE_MODEL = botocore.session.get_session().get_service_model("dynamodb")
 TABLE = "sessions"

@@ -111,7 +111,7 @@ def test_without_opentelemetry_no_span_is_made_and_nothing_is_imported() -> None
     code = """
 import sys
 sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
-from starlette_dynamo_session import _tracing
+from starlette_dynamo_session._dynamodb import tracing as _tracing
 assert _tracing._TRACER is None
 with _tracing.call_span("GetItem", "sessions"):
     called = True

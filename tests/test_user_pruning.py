@@ -13,10 +13,10 @@ from typing import Any
 import anyio
 
 from starlette_dynamo_session import DynamoStore, StoredSession
-from starlette_dynamo_session._base import SessionUser
-from starlette_dynamo_session._item import item_size
-from starlette_dynamo_session._signing import digest, new_token
-from starlette_dynamo_session._user_pruning import PRUNE_AFTER
+from starlette_dynamo_session._core.records import SessionUser
+from starlette_dynamo_session._core.tokens import digest, new_token
+from starlette_dynamo_session._dynamodb.item import item_size
+from starlette_dynamo_session._dynamodb.user_pruning import PRUNE_AFTER
 from tests.conftest import make_client_factory
 from tests.support.recorder import OperationRecorder
 from tests.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's

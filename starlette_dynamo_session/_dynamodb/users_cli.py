@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from starlette_dynamo_session._cli import add_store_options, open_store
+from starlette_dynamo_session._dynamodb.cli import add_store_options, open_store
 
 __all__ = ["add_user_commands", "run_user_command"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from starlette_dynamo_session._base import DEFAULT, MAX_LIFETIME, MaxAge, SessionUser, StoredSession
-from starlette_dynamo_session._binding import check_user_id, client_details
-from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, MaxAge, SessionUser, StoredSession
+from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._dynamodb.binding import check_user_id, client_details
 
 __all__ = ["Session", "SessionState", "SkippedSession", "regenerate_session", "session_key", "set_session_max_age"]
 

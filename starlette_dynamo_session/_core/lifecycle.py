@@ -22,15 +22,15 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from starlette_dynamo_session._base import DEFAULT, MaxAge, SessionStore, SessionUser, StoredSession
-from starlette_dynamo_session._binding import LAST_SEEN_INTERVAL
-from starlette_dynamo_session._codec import Changes, dumps, loads
-from starlette_dynamo_session._events import SessionEvent, notify
-from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
-from starlette_dynamo_session._session import Loaded, Session, SessionState, as_left
-from starlette_dynamo_session._signing import digest, new_token
-from starlette_dynamo_session._turns import WriteTurn, WriteTurns
-from starlette_dynamo_session._users import UserSessions
+from starlette_dynamo_session._core.codec import Changes, dumps, loads
+from starlette_dynamo_session._core.events import SessionEvent, notify
+from starlette_dynamo_session._core.exceptions import SessionConflict, StoreUnavailable
+from starlette_dynamo_session._core.records import DEFAULT, MaxAge, SessionStore, SessionUser, StoredSession
+from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
+from starlette_dynamo_session._core.tokens import digest, new_token
+from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
+from starlette_dynamo_session._dynamodb.binding import LAST_SEEN_INTERVAL
+from starlette_dynamo_session._dynamodb.users import UserSessions
 
 __all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
 

@@ -30,9 +30,9 @@ from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from starlette_dynamo_session._parsing import AnswerParser
-from starlette_dynamo_session._serializing import RequestSerializer
-from starlette_dynamo_session._sigv4 import SigV4Signer
+from starlette_dynamo_session._dynamodb.transports.parsing import AnswerParser
+from starlette_dynamo_session._dynamodb.transports.serializing import RequestSerializer
+from starlette_dynamo_session._dynamodb.transports.sigv4 import SigV4Signer
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel

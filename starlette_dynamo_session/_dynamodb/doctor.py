@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from starlette_dynamo_session._store import DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME, DynamoStore
+from starlette_dynamo_session._dynamodb.store import DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME, DynamoStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

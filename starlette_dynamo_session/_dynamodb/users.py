@@ -30,8 +30,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
-from starlette_dynamo_session._base import SessionUser
-from starlette_dynamo_session._binding import (
+from starlette_dynamo_session._core.events import SessionEvent, notify
+from starlette_dynamo_session._core.exceptions import SessionConflict, StoreUnavailable
+from starlette_dynamo_session._core.records import SessionUser
+from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._dynamodb.binding import (
     IP_NAME,
     LAST_SEEN_NAME,
     USER_AGENT_NAME,
@@ -40,11 +43,8 @@ from starlette_dynamo_session._binding import (
     instant,
     parse_user,
 )
-from starlette_dynamo_session._events import SessionEvent, notify
-from starlette_dynamo_session._exceptions import SessionConflict, StoreUnavailable
-from starlette_dynamo_session._item import ItemLayout, log_damaged
-from starlette_dynamo_session._signing import digest
-from starlette_dynamo_session._user_pruning import (
+from starlette_dynamo_session._dynamodb.item import ItemLayout, log_damaged
+from starlette_dynamo_session._dynamodb.user_pruning import (
     BINDS_NAME,
     ENTRY_PREFIX,
     PRUNE_AFTER,

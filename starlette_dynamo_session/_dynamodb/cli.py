@@ -14,8 +14,13 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from starlette_dynamo_session._exceptions import TableNotFound
-from starlette_dynamo_session._store import DEFAULT_TABLE_NAME, DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME, DynamoStore
+from starlette_dynamo_session._core.exceptions import TableNotFound
+from starlette_dynamo_session._dynamodb.store import (
+    DEFAULT_TABLE_NAME,
+    DEFAULT_TOKEN_NAME,
+    DEFAULT_TTL_NAME,
+    DynamoStore,
+)
 
 __all__ = ["PROGRAM", "add_store_options", "command_line", "explain", "open_store"]
 

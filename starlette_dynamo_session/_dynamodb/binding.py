@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._base import MAX_LIFETIME, SessionUser
+from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionUser
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from starlette_dynamo_session._exceptions import SessionError, SessionTooLarge
+from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
 
 __all__ = ["EventKind", "SessionEvent", "error_code", "listening", "notify", "refusal", "store_call_finished"]
 

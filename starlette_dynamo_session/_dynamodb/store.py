@@ -14,25 +14,25 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from starlette_dynamo_session._aiohttp import AiohttpSend
-from starlette_dynamo_session._answers import check_answers
-from starlette_dynamo_session._base import StoredSession
-from starlette_dynamo_session._binding import BINDING_NAMES
-from starlette_dynamo_session._events import SessionEvent, notify, store_call_finished
-from starlette_dynamo_session._exceptions import (
+from starlette_dynamo_session._core.events import SessionEvent, notify, store_call_finished
+from starlette_dynamo_session._core.exceptions import (
     ConflictReason,
     SessionConflict,
     SessionError,
     StoreUnavailable,
     TableNotFound,
 )
-from starlette_dynamo_session._item import ItemLayout
-from starlette_dynamo_session._pipeline import Pipeline
-from starlette_dynamo_session._region import dynamodb_client
-from starlette_dynamo_session._signing import digest
-from starlette_dynamo_session._tracing import call_span
-from starlette_dynamo_session._transport import AutoTransport, BotocoreTransport, Transport
-from starlette_dynamo_session._users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
+from starlette_dynamo_session._core.records import StoredSession
+from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._dynamodb.answers import check_answers
+from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
+from starlette_dynamo_session._dynamodb.item import ItemLayout
+from starlette_dynamo_session._dynamodb.region import dynamodb_client
+from starlette_dynamo_session._dynamodb.tracing import call_span
+from starlette_dynamo_session._dynamodb.transports.aiohttp_send import AiohttpSend
+from starlette_dynamo_session._dynamodb.transports.choice import AutoTransport, BotocoreTransport, Transport
+from starlette_dynamo_session._dynamodb.transports.pipeline import Pipeline
+from starlette_dynamo_session._dynamodb.users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

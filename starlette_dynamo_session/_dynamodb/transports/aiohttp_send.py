@@ -25,7 +25,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from starlette_dynamo_session._pipeline import HTTPResponse
+from starlette_dynamo_session._dynamodb.transports.pipeline import HTTPResponse
 
 __all__ = ["AiohttpSend"]
 

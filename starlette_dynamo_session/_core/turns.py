@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.lowlevel import RunVar
 
-from starlette_dynamo_session._base import StoredSession
+from starlette_dynamo_session._core.records import StoredSession
 
 __all__ = ["WriteTurn", "WriteTurns"]
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._base import DEFAULT, MAX_LIFETIME, MaxAge, StoredSession
-from starlette_dynamo_session._binding import instant, parse_user, user_attributes
-from starlette_dynamo_session._exceptions import SessionTooLarge
-from starlette_dynamo_session._sealing import open_sealed, seal
-from starlette_dynamo_session._signing import digest
+from starlette_dynamo_session._core.exceptions import SessionTooLarge
+from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, MaxAge, StoredSession
+from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._dynamodb.binding import instant, parse_user, user_attributes
+from starlette_dynamo_session._dynamodb.sealing import open_sealed, seal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from starlette_dynamo_session._base import StoredSession
+    from starlette_dynamo_session._core.records import StoredSession
 
 __all__ = ["ConflictReason", "SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
 
