@@ -18,12 +18,11 @@ from demo_app.app import REMEMBER_ME, SKIP_PATHS
 from demo_app.devices import MAX_DEVICES
 from starlette_dynamo_session._core.lifecycle import (
     BROWSER_SESSION_LIFETIME,
-    CONFLICT_BACKOFF_CAP,
     DEFAULT_MAX_AGE,
     IDLE_REFRESH_FRACTION,
-    MAX_WRITE_ATTEMPTS,
 )
 from starlette_dynamo_session._core.records import DEFAULT, MaxAge, StoredSession
+from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.tokens import TOKEN_BYTES, digest
 from starlette_dynamo_session._dynamodb.binding import (
     BINDING_NAMES,
@@ -202,8 +201,8 @@ def test_the_users_sessions_figures_the_docs_quote_are_the_packages() -> None:
 def test_the_conflict_and_outage_figures_the_docs_quote_are_the_middlewares() -> None:
     retry_after = quoted(r"`Retry-After: (\d+)`", "README.md", "docs/robustness.md")
     assert set(retry_after) == {(str(RETRY_AFTER_SECONDS),)}
-    assert set(quoted(r"writes again \(up to (\d+) attempts", "README.md")) == {(str(MAX_WRITE_ATTEMPTS),)}
-    assert set(quoted(r"random pause of at most ([\d.]+) s", "README.md")) == {(str(CONFLICT_BACKOFF_CAP),)}
+    assert set(quoted(r"writes again \(up to (\d+) attempts", "README.md")) == {(str(MERGE.attempts),)}
+    assert set(quoted(r"random pause of at most ([\d.]+) s", "README.md")) == {(str(MERGE.cap),)}
 
 
 def test_the_token_figures_the_docs_quote_are_the_signers() -> None:

@@ -11,8 +11,6 @@ import pytest
 from starlette_dynamo_session import SessionConflict, StoredSession, StoreUnavailable
 from starlette_dynamo_session._core.codec import dumps
 from starlette_dynamo_session._core.lifecycle import (
-    CONFLICT_BACKOFF_CAP,
-    MAX_WRITE_ATTEMPTS,
     Destroyed,
     Lifetime,
     Refreshed,
@@ -20,6 +18,7 @@ from starlette_dynamo_session._core.lifecycle import (
     Unchanged,
     Written,
 )
+from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import SessionState
 from tests.support.memory_store import MemoryStore
 
@@ -246,17 +245,17 @@ async def test_retries_back_off_on_the_event_loop_and_give_up_leaving_the_stored
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    monkeypatch.setattr("starlette_dynamo_session._core.lifecycle.anyio.sleep", sleep)
+    monkeypatch.setattr("starlette_dynamo_session._core.retries.anyio.sleep", sleep)
     store = AlwaysLoses()
     lifecycle = SessionLifecycle(store, LIFETIME)
     state = await loaded(lifecycle, store, {"user": "ada"})
     before = store.records["token"]
     state.session["mine"] = 1
-    with pytest.raises(StoreUnavailable, match=f"after {MAX_WRITE_ATTEMPTS} conflicting writes"):
+    with pytest.raises(StoreUnavailable, match=f"after {MERGE.attempts} conflicting writes"):
         await lifecycle.finish(state, state.session)
-    assert store.take() == ["write"] * MAX_WRITE_ATTEMPTS
-    assert len(pauses) == MAX_WRITE_ATTEMPTS - 1
-    assert all(0 <= pause <= CONFLICT_BACKOFF_CAP for pause in pauses)
+    assert store.take() == ["write"] * MERGE.attempts
+    assert len(pauses) == MERGE.attempts - 1
+    assert all(0 <= pause <= MERGE.cap for pause in pauses)
     assert store.records["token"] == before
 
 

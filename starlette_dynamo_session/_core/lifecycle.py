@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import anyio
 
 from starlette_dynamo_session._core.codec import Changes, dumps, loads
 from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._core.records import DEFAULT, MaxAge, SessionStore, SessionUser, StoredSession
+from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._core.tokens import digest, new_token
 from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
@@ -40,11 +38,6 @@ BROWSER_SESSION_LIFETIME = timedelta(days=14)
 # An idle deadline is pushed back only once it would move by at least this fraction of idle_timeout, so an
 # active session costs at most one refresh write per tenth of its idle window.
 IDLE_REFRESH_FRACTION = 0.1
-# A write that keeps losing to other writers is retried this many times; from the second retry on, after a random
-# pause of up to CONFLICT_BACKOFF * 2**attempt seconds (capped at CONFLICT_BACKOFF_CAP), on the event loop.
-MAX_WRITE_ATTEMPTS = 40
-CONFLICT_BACKOFF = 0.002  # seconds
-CONFLICT_BACKOFF_CAP = 0.2  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +209,7 @@ class SessionLifecycle:
             if rebased is None:
                 return Destroyed()
             record, changes = rebased
-        for attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in MERGE.tries():
             if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
                 return Destroyed() if loaded is None else await self._destroy(loaded)
             try:
@@ -236,9 +229,8 @@ class SessionLifecycle:
             if rebased is None:
                 return Destroyed()  # destroyed meanwhile: never resurrected
             record, changes = rebased
-            if attempt:
-                await anyio.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF * 2**attempt)))  # noqa: S311
-        raise StoreUnavailable(f"gave up saving a session after {MAX_WRITE_ATTEMPTS} conflicting writes")
+            await MERGE.pause(attempt)
+        raise StoreUnavailable(f"gave up saving a session after {MERGE.attempts} conflicting writes")
 
     def _rebase(
         self, state: SessionState, loaded: Loaded, current: StoredSession | None, changes: Changes | None, now: datetime
