@@ -1,5 +1,6 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
+from starlette_dynamo_session._connection import regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._core.events import SessionEvent
 from starlette_dynamo_session._core.exceptions import (
     SessionConflict,
@@ -10,7 +11,7 @@ from starlette_dynamo_session._core.exceptions import (
 )
 from starlette_dynamo_session._core.lifecycle import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._core.records import SessionStore, StoredSession
-from starlette_dynamo_session._core.session import Session, regenerate_session, session_key, set_session_max_age
+from starlette_dynamo_session._core.session import Session
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
 from starlette_dynamo_session._dynamodb.store import DynamoStore
 from starlette_dynamo_session._dynamodb.users import SessionInfo

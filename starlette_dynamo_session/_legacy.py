@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import itsdangerous
-from starlette.datastructures import Secret
 
-from starlette_dynamo_session._core.tokens import SecretKey
+from starlette_dynamo_session._keys import SecretKey, key_texts
 
 __all__ = ["LEGACY_MAX_AGE", "CookieSessionReader"]
 
@@ -33,10 +32,7 @@ class CookieSessionReader:
     """
 
     def __init__(self, secret_keys: SecretKey | Sequence[SecretKey], max_age: int | None) -> None:
-        keys = [secret_keys] if isinstance(secret_keys, str | Secret) else list(secret_keys)
-        texts = [str(key) for key in keys]
-        if not texts or not all(texts):
-            raise ValueError("import_cookie_sessions must be a non-empty key or a non-empty list of non-empty keys")
+        texts = key_texts(secret_keys, "import_cookie_sessions")
         # Starlette signs with TimestampSigner(str(secret_key)); a list of keys verifies under any of them.
         self._signer = itsdangerous.TimestampSigner(texts)
         self._max_age = LEGACY_MAX_AGE if max_age is None else max_age

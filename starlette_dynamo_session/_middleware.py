@@ -3,39 +3,27 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from starlette._utils import get_route_path  # how Starlette's routing strips root_path (private, in 0.35 to 1.x)
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from starlette_dynamo_session._core.events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
-from starlette_dynamo_session._core.lifecycle import (
-    DEFAULT_MAX_AGE,
-    Destroyed,
-    Lifetime,
-    Outcome,
-    SessionLifecycle,
-    Written,
-)
+from starlette_dynamo_session._core.http import SessionHttp, refusal_response
+from starlette_dynamo_session._core.lifecycle import DEFAULT_MAX_AGE, Lifetime, SessionLifecycle
 from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._core.session import STATE_SCOPE_KEY, SkippedSession
-from starlette_dynamo_session._core.tokens import SecretKey, TokenSigner, digest
+from starlette_dynamo_session._core.tokens import TokenSigner, digest
+from starlette_dynamo_session._keys import SecretKey, key_texts
 from starlette_dynamo_session._legacy import CookieSessionReader
 
-__all__ = ["DynamoSessionMiddleware", "cookie_value"]
+__all__ = ["DynamoSessionMiddleware"]
 
 logger = logging.getLogger("starlette_dynamo_session")
-
-RETRY_AFTER_SECONDS = 5
-
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_EXPIRED = "expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 class DynamoSessionMiddleware:
@@ -98,40 +86,32 @@ class DynamoSessionMiddleware:
         record_client: bool = True,
         import_cookie_sessions: SecretKey | Sequence[SecretKey] | None = None,
     ) -> None:
-        if not _COOKIE_NAME.fullmatch(session_cookie):
-            raise ValueError(f"invalid cookie name: {session_cookie!r}")
-        if session_header is not None and not _COOKIE_NAME.fullmatch(session_header):
-            raise ValueError(f"invalid header name: {session_header!r}")
         if max_age is not None and abs(max_age) > MAX_LIFETIME:
             raise ValueError(f"max_age must be at most 100 years ({MAX_LIFETIME} seconds) either way, or None")
         if idle_timeout is not None and not 0 < idle_timeout <= MAX_LIFETIME:
             raise ValueError(
                 f"idle_timeout must be a positive number of seconds up to 100 years ({MAX_LIFETIME}), or None"
             )
-        if isinstance(skip_paths, str) or not all(prefix.startswith("/") for prefix in skip_paths):
-            raise ValueError(f"skip_paths must be a list of path prefixes starting with '/', got {skip_paths!r}")
         self.app = app
+        self.http = SessionHttp(
+            TokenSigner(key_texts(secret_key, "secret_key")),
+            cookie=session_cookie,
+            header=session_header,
+            path=path,
+            same_site=same_site,
+            https_only=https_only,
+            domain=domain,
+            partitioned=partitioned,
+            skip_paths=skip_paths,
+        )
         self.lifecycle = SessionLifecycle(
             store,
             Lifetime(max_age, idle_timeout),
             max_sessions_per_user=max_sessions_per_user,
             record_client=record_client,
         )
-        self.signer = TokenSigner(secret_key)
         self.legacy = None if import_cookie_sessions is None else CookieSessionReader(import_cookie_sessions, max_age)
-        self.session_cookie = session_cookie
-        self.session_header = session_header
-        self.skip_paths = tuple(prefix.rstrip("/") for prefix in skip_paths)
-        self.path = path
         self.on_event = on_event
-        flags = ["httponly", f"samesite={same_site}"]
-        if https_only:  # the Secure flag only works over HTTPS
-            flags.append("secure")
-        if domain is not None:
-            flags.append(f"domain={domain}")
-        if partitioned:
-            flags.append("partitioned")
-        self.security_flags = "; ".join(flags)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with listening(self.on_event):  # the events of this request go to on_event
@@ -141,27 +121,20 @@ class DynamoSessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self._skips(get_route_path(scope)):
+        if self.http.skips(get_route_path(scope)):
             scope["session"] = SkippedSession()
             await self.app(scope, receive, send)
             return
 
-        connection = HTTPConnection(scope)
-        # An API client's header, when it sends one (empty until it has a token), and never mixed with a cookie.
-        sent = self.session_header is not None and self.session_header in connection.headers
-        header = self.session_header if sent else None
-        signed: str | None
-        if header is not None:
-            signed = connection.headers[header]
-        else:
-            signed = cookie_value("; ".join(connection.headers.getlist("cookie")), self.session_cookie)
-        token = self.signer.unsign(signed) if signed else None
+        incoming = self.http.incoming(scope["headers"])
         # A cookie of Starlette's SessionMiddleware, signed with a key it was given: its data, to store anew.
-        imported = None if token is not None or not signed or header is not None else self._import(signed)
+        imported = None
+        if incoming.token is None and incoming.signed and incoming.header is None and self.legacy is not None:
+            imported = self.legacy.read(incoming.signed)
         try:
-            state = await self.lifecycle.load(token)
+            state = await self.lifecycle.load(incoming.token)
         except SessionError as exc:
-            await _refuse(scope, receive, send, exc, token)
+            await _refuse(scope, receive, send, exc, incoming.token)
             return
         if imported is not None:
             state.session.update(imported)
@@ -184,85 +157,24 @@ class DynamoSessionMiddleware:
                     await _refuse(scope, receive, send, exc, None if state.loaded is None else state.loaded.token)
                     return
                 headers = MutableHeaders(scope=message)
-                token_value = None if header is None else self._token_header(outcome)
-                set_cookie = None if header is not None else self._set_cookie(outcome)
-                if state.session.accessed or token_value is not None or set_cookie is not None:
-                    headers.add_vary_header("Cookie")
-                    if self.session_header is not None:
-                        headers.add_vary_header(self.session_header)
-                if header is not None and token_value is not None:
-                    headers[header] = token_value
-                if set_cookie is not None:
-                    headers.append("Set-Cookie", set_cookie)
+                added = self.http.response_headers(outcome, incoming)
+                if state.session.accessed or added:
+                    for name in self.http.vary():
+                        headers.add_vary_header(name)
+                for name, value in added:
+                    headers.append(name, value)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
-
-    def _import(self, cookie: str) -> dict[str, Any] | None:
-        """The session of a Starlette ``SessionMiddleware`` cookie, when ``import_cookie_sessions`` verifies it."""
-        return None if self.legacy is None else self.legacy.read(cookie)
-
-    def _skips(self, route_path: str) -> bool:
-        """Whether a path, as Starlette's routing sees it (below the ``root_path`` of a ``Mount`` or of
-        ``uvicorn --root-path``), is one of ``skip_paths`` or under one."""
-        return any(route_path == prefix or route_path.startswith(prefix + "/") for prefix in self.skip_paths)
-
-    def _token_header(self, outcome: Outcome) -> str | None:
-        """The session header an outcome calls for: the new signed token, empty for an ended session, or none."""
-        match outcome:
-            case Written(token=token):
-                return self.signer.sign(token)
-            case Destroyed():
-                return ""
-            case _:
-                return None
-
-    def _set_cookie(self, outcome: Outcome) -> str | None:
-        """The ``Set-Cookie`` value an outcome calls for: the new token, an expired cookie, or none."""
-        match outcome:
-            case Written(token=token, max_age=max_age):
-                parts = [f"{self.session_cookie}={self.signer.sign(token)}", f"path={self.path}"]
-                if max_age is not None:
-                    parts.append(f"Max-Age={max_age}")
-            case Destroyed():
-                parts = [f"{self.session_cookie}=", f"path={self.path}", _EXPIRED, "Max-Age=0"]
-            case _:
-                return None
-        return "; ".join([*parts, self.security_flags])
-
-
-def cookie_value(cookie_header: str, name: str) -> str | None:
-    """The value of the first cookie called ``name`` in a ``Cookie`` header, exactly as the client sent it, or
-    ``None`` when there is none.
-
-    Pairs are split on ``;`` and then on their first ``=``, and only spaces and tabs around names and values are
-    dropped: nothing is unquoted or unescaped, so a cookie has one spelling only (``session="..."`` is not
-    ``session=...``). Of several cookies of that name the first wins, as browsers send the one with the most
-    specific path first (RFC 6265, section 5.4); Starlette's ``request.cookies`` keeps the last.
-    """
-    for pair in cookie_header.split(";"):
-        key, equals, value = pair.partition("=")
-        if equals and key.strip(" \t") == name:
-            return value.strip(" \t")
-    return None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError, token: str | None) -> None:
     """Answer a request whose session (under ``token``, if any) could not be loaded or saved, without touching the
     stored data, and tell the listeners why."""
     notify(refusal(exc, None if token is None else digest(token)))
+    logger.error("session not saved: %s" if isinstance(exc, SessionTooLarge) else "session store unavailable: %s", exc)
+    answer = refusal_response(exc)
     if scope["type"] == "websocket":
-        logger.error("session store unavailable: %s", exc)
-        await send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
+        await send({"type": "websocket.close", "code": answer.websocket_code, "reason": "session store unavailable"})
         return
-    if isinstance(exc, SessionTooLarge):
-        logger.error("session not saved: %s", exc)
-        response = PlainTextResponse("The session is too large to be saved.", status_code=500)
-    else:
-        logger.error("session store unavailable: %s", exc)
-        response = PlainTextResponse(
-            "Sessions are unavailable right now. Please retry shortly.",
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    await response(scope, receive, send)
+    await PlainTextResponse(answer.text, status_code=answer.status, headers=answer.headers)(scope, receive, send)

@@ -16,6 +16,7 @@ from botocore.config import Config
 from demo_app.__main__ import DEFAULT_PORT, DEFAULT_TABLE
 from demo_app.app import REMEMBER_ME, SKIP_PATHS
 from demo_app.devices import MAX_DEVICES
+from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.lifecycle import (
     BROWSER_SESSION_LIFETIME,
     DEFAULT_MAX_AGE,
@@ -52,7 +53,6 @@ from starlette_dynamo_session._dynamodb.users import (
     LEASE_SECONDS,
     USER_KEY_PREFIX,
 )
-from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

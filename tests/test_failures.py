@@ -20,10 +20,10 @@ from starlette_dynamo_session import (
     StoreUnavailable,
     TableNotFound,
 )
+from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.records import SessionUser
 from starlette_dynamo_session._dynamodb.store import ERROR_CODES
 from starlette_dynamo_session._dynamodb.users import INDEX_ATTEMPTS
-from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.faults import FaultInjector

@@ -29,8 +29,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
+from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.tokens import TokenSigner, new_token
-from starlette_dynamo_session._middleware import RETRY_AFTER_SECONDS
 from tests.support.dynamodb_local import DynamoDBLocal, start_dynamodb_local
 from tests.support.faults import FaultInjector
 from tests.support.processes import ServerProcess, running_server, uvicorn_command, wait_until

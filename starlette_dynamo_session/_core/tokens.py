@@ -9,11 +9,8 @@ import secrets
 from collections.abc import Sequence
 
 import itsdangerous
-from starlette.datastructures import Secret
 
-__all__ = ["SecretKey", "TokenSigner", "digest", "new_token"]
-
-SecretKey = str | Secret
+__all__ = ["TokenSigner", "digest", "new_token"]
 
 # 32 random bytes, base64url without padding: 256 bits of entropy in 43 characters.
 TOKEN_BYTES = 32
@@ -38,14 +35,13 @@ def digest(token: str) -> str:
 
 
 class TokenSigner:
-    """Signs tokens for the cookie with the first key and accepts a signature made with any of the keys.
+    """Signs tokens for the cookie with the first of ``keys`` and accepts a signature made with any of them.
 
     Raises ``ValueError`` when no key is given or a key is empty.
     """
 
-    def __init__(self, secret_key: SecretKey | Sequence[SecretKey]) -> None:
-        keys = [secret_key] if isinstance(secret_key, str | Secret) else list(secret_key)
-        texts = [str(key) for key in keys]
+    def __init__(self, keys: str | Sequence[str]) -> None:
+        texts = [keys] if isinstance(keys, str) else list(keys)
         if not texts or not all(texts):
             raise ValueError("secret_key must be a non-empty key or a non-empty list of non-empty keys")
         # itsdangerous signs with the last key of its list and verifies with all of them.
