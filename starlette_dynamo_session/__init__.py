@@ -9,7 +9,7 @@ from starlette_dynamo_session._core.exceptions import (
     StoreUnavailable,
     TableNotFound,
 )
-from starlette_dynamo_session._core.lifecycle import IDLE_REFRESH_FRACTION
+from starlette_dynamo_session._core.lifetimes import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._core.records import SessionStore, StoredSession
 from starlette_dynamo_session._core.session import Session
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size

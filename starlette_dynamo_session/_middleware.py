@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_dynamo_session._core.events import SessionEvent, listening, notify, refusal
 from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
 from starlette_dynamo_session._core.http import SessionHttp, refusal_response
-from starlette_dynamo_session._core.lifecycle import DEFAULT_MAX_AGE, Lifetime, SessionLifecycle
+from starlette_dynamo_session._core.lifecycle import SessionLifecycle
+from starlette_dynamo_session._core.lifetimes import DEFAULT_MAX_AGE, Lifetime
 from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._core.session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._core.tokens import TokenSigner, digest

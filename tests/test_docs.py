@@ -17,7 +17,7 @@ from demo_app.__main__ import DEFAULT_PORT, DEFAULT_TABLE
 from demo_app.app import REMEMBER_ME, SKIP_PATHS
 from demo_app.devices import MAX_DEVICES
 from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
-from starlette_dynamo_session._core.lifecycle import (
+from starlette_dynamo_session._core.lifetimes import (
     BROWSER_SESSION_LIFETIME,
     DEFAULT_MAX_AGE,
     IDLE_REFRESH_FRACTION,

@@ -10,14 +10,9 @@ import pytest
 
 from starlette_dynamo_session import SessionConflict, StoredSession, StoreUnavailable
 from starlette_dynamo_session._core.codec import dumps
-from starlette_dynamo_session._core.lifecycle import (
-    Destroyed,
-    Lifetime,
-    Refreshed,
-    SessionLifecycle,
-    Unchanged,
-    Written,
-)
+from starlette_dynamo_session._core.lifecycle import SessionLifecycle
+from starlette_dynamo_session._core.lifetimes import Lifetime
+from starlette_dynamo_session._core.outcomes import Destroyed, Refreshed, Unchanged, Written
 from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import SessionState
 from tests.support.memory_store import MemoryStore

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
-from starlette_dynamo_session._core.lifecycle import Destroyed, Outcome, Written
+from starlette_dynamo_session._core.outcomes import Destroyed, Outcome, Written
 from starlette_dynamo_session._core.tokens import TokenSigner
 
 __all__ = ["RETRY_AFTER_SECONDS", "Incoming", "Refusal", "SessionHttp", "cookie_value", "refusal_response"]

@@ -1,28 +1,22 @@
 """The session lifecycle, apart from ASGI: load a request's session, then decide what the request did to it and
 carry that out against the store, merging and retrying when another request wrote first.
 
-The decision has one of four outcomes, which is all the middleware needs to know to write its cookie:
-
-* ``Unchanged`` - nothing to store (the session was not changed, or it is new and empty): no cookie.
-* ``Refreshed`` - only the idle deadline (or a bound session's "last seen") moved, once per tenth of the idle
-  window (or per ``LAST_SEEN_INTERVAL``): no cookie.
-* ``Written(token, max_age)`` - the session is stored under ``token``: a cookie with the signed token.
-* ``Destroyed`` - the session is gone (cleared, expired, or destroyed by another request meanwhile): the cookie
-  is expired.
+The decision is one of the four ``outcomes``, which is all an adapter needs to know to write its cookie.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from starlette_dynamo_session._core import clock
 from starlette_dynamo_session._core.codec import Changes, dumps, loads
 from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.exceptions import SessionConflict, StoreUnavailable
-from starlette_dynamo_session._core.records import DEFAULT, MaxAge, SessionStore, SessionUser, StoredSession
+from starlette_dynamo_session._core.lifetimes import Lifetime
+from starlette_dynamo_session._core.outcomes import Destroyed, Outcome, Refreshed, Unchanged, Written
+from starlette_dynamo_session._core.records import DEFAULT, SessionStore, SessionUser, StoredSession
 from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._core.tokens import digest, new_token
@@ -30,74 +24,7 @@ from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
 from starlette_dynamo_session._dynamodb.binding import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._dynamodb.users import UserSessions
 
-__all__ = ["Destroyed", "Lifetime", "Outcome", "Refreshed", "SessionLifecycle", "Unchanged", "Written"]
-
-DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # 14 days, in seconds
-# How long the server keeps a session that has neither max_age nor idle_timeout, after its last write.
-BROWSER_SESSION_LIFETIME = timedelta(days=14)
-# An idle deadline is pushed back only once it would move by at least this fraction of idle_timeout, so an
-# active session costs at most one refresh write per tenth of its idle window.
-IDLE_REFRESH_FRACTION = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class Unchanged:
-    """Nothing was stored: the session did not change, or it is new and still empty."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refreshed:
-    """Only the session's idle deadline was pushed back; its token and cookie stay as they are."""
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """The session is stored under ``token``; its cookie lives ``max_age`` more seconds (``None``: a browser
-    session)."""
-
-    token: str
-    max_age: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Destroyed:
-    """The session is gone: cleared by the application, past its lifetime, or destroyed meanwhile elsewhere."""
-
-
-Outcome = Unchanged | Refreshed | Written | Destroyed
-
-
-@dataclass(frozen=True, slots=True)
-class Lifetime:
-    """How long sessions last: ``max_age`` seconds from their creation, and ``idle_timeout`` seconds after their
-    last request; either may be ``None``."""
-
-    max_age: int | None = DEFAULT_MAX_AGE
-    idle_timeout: int | None = None
-
-    def expiry(self, created: datetime, now: datetime) -> datetime:
-        """When the server stops honouring a session: the earliest of its absolute and idle deadlines."""
-        deadlines = []
-        if self.max_age is not None:
-            deadlines.append(created + timedelta(seconds=self.max_age))
-        if self.idle_timeout is not None:
-            deadlines.append(now + timedelta(seconds=self.idle_timeout))
-        return min(deadlines, default=now + BROWSER_SESSION_LIFETIME)
-
-    def cookie_max_age(self, created: datetime, now: datetime) -> int | None:
-        """The cookie's ``Max-Age``: what remains of the absolute lifetime, or ``None`` for a browser session."""
-        return None if self.max_age is None else self.max_age - int((now - created).total_seconds())
-
-    def of(self, max_age: MaxAge) -> Lifetime:
-        """The lifetime of a session whose own ``max_age`` is this (``"default"``: the middleware's)."""
-        return self if max_age == DEFAULT else dataclasses.replace(self, max_age=max_age)
-
-    def needs_refresh(self, record: StoredSession, now: datetime) -> bool:
-        """Whether a read should push the idle deadline back: only once it would move by a tenth of the window."""
-        if self.idle_timeout is None:
-            return False
-        moved = self.expiry(record.created, now) - record.expiry
-        return moved >= timedelta(seconds=self.idle_timeout * IDLE_REFRESH_FRACTION)
+__all__ = ["SessionLifecycle"]
 
 
 class SessionLifecycle:
@@ -157,7 +84,7 @@ class SessionLifecycle:
         ``left`` that is none of those.
         """
         state.session = as_left(state.session, left)
-        now = _now()
+        now = clock.now()
         loaded = state.loaded
         if loaded is None:
             if not state.session:  # an imported cookie session the request emptied: its cookie is expired
@@ -310,8 +237,3 @@ def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attemp
         notify(SessionEvent("regenerated", key, previous_key=digest(replacing)))
     if attempts > 1:
         notify(SessionEvent("conflict_merged", key, attempts=attempts))
-
-
-def _now() -> datetime:
-    # time.time(), so that tests which move the clock move it for the lifecycle and the store alike.
-    return datetime.fromtimestamp(time.time(), UTC)
