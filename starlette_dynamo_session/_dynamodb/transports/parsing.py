@@ -13,30 +13,20 @@ from __future__ import annotations
 
 import json
 from base64 import b64decode
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.model import ListShape, MapShape, StructureShape
+from botocore.model import MapShape, StructureShape
 from botocore.utils import lowercase_dict
 
+from starlette_dynamo_session._dynamodb.transports.plans import Convert, Pending, Planner, Unhandled, Unsupported
+
 if TYPE_CHECKING:
-    from botocore.model import ServiceModel, Shape
+    from botocore.model import ServiceModel
 
 __all__ = ["HOT_OPERATIONS", "AnswerParser"]
 
 HOT_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
-# Shapes botocore's JSON parser returns as JSON gave them (no handler of their own).
-_AS_GIVEN = frozenset({"string", "boolean", "double", "float", "integer", "long"})
-
-Convert = Callable[[Any], Any]
-
-
-class _Unhandled(Exception):
-    """A value of another type than the model's: botocore's parser decides what it becomes."""
-
-
-class _Unsupported(Exception):
-    """A model with a shape this module does not convert (timestamps, documents, unions): botocore parses it."""
 
 
 class AnswerParser:
@@ -44,17 +34,8 @@ class AnswerParser:
     ``JSONParser.parse`` gives for them; an operation whose output has a shape it does not convert is left out."""
 
     def __init__(self, service_model: ServiceModel, operations: Iterable[str] = HOT_OPERATIONS) -> None:
-        made: dict[str, Convert] = {}
-        self._plans: dict[str, Convert] = {}
-        for operation in operations:
-            shape = service_model.operation_model(operation).output_shape
-            attempt = dict(made)  # what a model that turns out unsupported made is dropped with it
-            try:
-                if shape is not None:
-                    self._plans[operation] = _converter(shape, attempt)
-            except _Unsupported:
-                continue
-            made = attempt
+        shapes = ((operation, service_model.operation_model(operation).output_shape) for operation in operations)
+        self._plans = _AnswerPlanner().plans(shapes)
 
     def parse(self, operation: str, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
         """botocore's parse of the answer (``status``, ``headers``, ``body``) to ``operation``, or ``None`` when
@@ -78,99 +59,59 @@ class AnswerParser:
         return parsed
 
 
-def _converter(shape: Shape, made: dict[str, Convert]) -> Convert:
-    """The function that turns a JSON value of ``shape`` into botocore's parse of it; ``made`` holds those of the
-    shapes already seen (the model is recursive: a map value holds maps). Raises ``_Unsupported``."""
-    if shape.name in made:
-        return made[shape.name]
-    kind = shape.type_name
-    if kind in _AS_GIVEN:
-        return _as_given
-    if kind == "blob":
-        return _blob
-    if isinstance(shape, StructureShape):
-        return _structure(shape, made)
-    if isinstance(shape, ListShape):
-        member = _Pending(shape.member, made)
-        made[shape.name] = convert = _list(member)
-        member.resolve()
-        return convert
-    if isinstance(shape, MapShape):
+class _AnswerPlanner(Planner):
+    """Functions that turn a JSON value of a shape into botocore's parse of it."""
+
+    AS_GIVEN = frozenset({"string", "boolean", "double", "float", "integer", "long"})
+
+    def blob(self, value: Any) -> Any:
+        """A base64 string, decoded. Raises ``Unhandled`` for anything else."""
+        if type(value) is not str:
+            raise Unhandled("blob")
+        return b64decode(value)
+
+    def structure(self, shape: StructureShape) -> Convert:
+        """The modeled members, renamed from their wire names and in the model's order; nulls dropped."""
+        if shape.is_document_type or shape.is_tagged_union:
+            raise Unsupported(shape.name)
+        members: dict[str, tuple[str, Pending]] = {}
+        order: list[str] = []
+
+        def structure(value: Any) -> Any:
+            if value is None:
+                return None
+            if type(value) is not dict:
+                raise Unhandled(shape.name)
+            parsed = {}
+            for name, raw in value.items():
+                member = members.get(name)
+                if member is not None and raw is not None:
+                    parsed[member[0]] = member[1].convert(raw)
+            if len(parsed) > 1:  # botocore's order: the model's
+                parsed = {name: parsed[name] for name in order if name in parsed}
+            return parsed
+
+        self.remember(shape, structure)
+        for name, member_shape in shape.members.items():
+            pending = Pending(member_shape, self)
+            members[member_shape.serialization.get("name", name)] = (name, pending)
+            order.append(name)
+            pending.resolve()
+        return structure
+
+    def list_of(self, member: Pending) -> Convert:
+        """Each member parsed; a list holding a null is botocore's to read (its releases differ)."""
+        convert = super().list_of(member)
+
+        def checked(value: Any) -> Any:
+            if type(value) is list and None in value:
+                raise Unhandled("null in a list")
+            return convert(value)
+
+        return checked
+
+    def map_of(self, shape: MapShape, value_converter: Pending) -> Convert:
+        """Each value parsed; a map whose keys are not strings is botocore's to parse."""
         if shape.key.type_name != "string":
-            raise _Unsupported(shape.name)
-        value = _Pending(shape.value, made)
-        made[shape.name] = convert = _map(value)
-        value.resolve()
-        return convert
-    raise _Unsupported(f"{shape.name} ({kind})")
-
-
-class _Pending:
-    """The converter of a shape that may be the one being made (a recursive model): resolved once that one is."""
-
-    def __init__(self, shape: Shape, made: dict[str, Convert]) -> None:
-        self._shape = shape
-        self._made = made
-        self.convert: Convert = _as_given
-
-    def resolve(self) -> None:
-        self.convert = _converter(self._shape, self._made)
-
-
-def _structure(shape: StructureShape, made: dict[str, Convert]) -> Convert:
-    if shape.is_document_type or shape.is_tagged_union:
-        raise _Unsupported(shape.name)
-    members: dict[str, tuple[str, _Pending]] = {}
-    order: list[str] = []
-
-    def structure(value: Any) -> Any:
-        if value is None:
-            return None
-        if type(value) is not dict:
-            raise _Unhandled(shape.name)
-        parsed = {}
-        for name, raw in value.items():
-            member = members.get(name)
-            if member is not None and raw is not None:
-                parsed[member[0]] = member[1].convert(raw)
-        if len(parsed) > 1:  # botocore's order: the model's
-            parsed = {name: parsed[name] for name in order if name in parsed}
-        return parsed
-
-    made[shape.name] = structure
-    for name, member_shape in shape.members.items():
-        pending = _Pending(member_shape, made)
-        members[member_shape.serialization.get("name", name)] = (name, pending)
-        order.append(name)
-        pending.resolve()
-    return structure
-
-
-def _list(member: _Pending) -> Convert:
-    def convert(value: Any) -> Any:
-        if type(value) is not list:
-            raise _Unhandled("list")
-        if None in value:  # botocore's releases read a null member differently: its own parser decides
-            raise _Unhandled("null in a list")
-        return [member.convert(item) for item in value]
-
-    return convert
-
-
-def _map(value_converter: _Pending) -> Convert:
-    def convert(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _Unhandled("map")
-        return {key: value_converter.convert(item) for key, item in value.items()}
-
-    return convert
-
-
-def _as_given(value: Any) -> Any:
-    return value
-
-
-def _blob(value: Any) -> Any:
-    if type(value) is not str:
-        raise _Unhandled("blob")
-    return b64decode(value)
+            raise Unsupported(shape.name)
+        return super().map_of(shape, value_converter)
