@@ -7,11 +7,10 @@ seconds with six decimals), and, when recorded, the client's user agent (S, trun
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionUser
+from starlette_dynamo_session._core.records import SessionUser
+from starlette_dynamo_session._dynamodb.attributes import instant, number
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -27,8 +26,6 @@ __all__ = [
     "LAST_SEEN_INTERVAL",
     "check_user_id",
     "client_details",
-    "instant",
-    "number",
     "parse_user",
     "user_attributes",
 ]
@@ -45,13 +42,6 @@ MAX_IP_LENGTH = 64  # characters: an IPv6 address with a zone fits
 # A bound session's "last seen" moves on every write of the session, and otherwise at most once per this many
 # seconds: a request that only reads it costs one extra write per interval, never one per request.
 LAST_SEEN_INTERVAL = 5 * 60
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-# The instants an item may hold, in epoch seconds: any lifetime up to MAX_LIFETIME can be added to them or taken from
-# them without leaving datetime's range (years 1 to 9999).
-_EARLIEST = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) + MAX_LIFETIME
-_LATEST = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) - MAX_LIFETIME
 
 
 def check_user_id(user_id: object) -> str:
@@ -112,24 +102,3 @@ def parse_user(item: Mapping[str, Any]) -> SessionUser | None:
         user_agent=None if user_agent is None else str(user_agent["S"]),
         ip=None if ip is None else str(ip["S"]),
     )
-
-
-def number(moment: datetime) -> str:
-    """An instant as the items store it: epoch seconds with exactly six decimals (no float on the way)."""
-    micros = (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
-def instant(text: str) -> datetime:
-    """The instant a number attribute written by ``number`` holds, to the microsecond (aware, UTC).
-
-    Raises ``ValueError`` when ``text`` is not a number, or is an instant so close to the ends of datetime's range
-    (years 1 and 9999) that a session's lifetime could not be counted from it.
-    """
-    try:
-        seconds = Decimal(text)
-    except ArithmeticError:  # decimal.InvalidOperation: not a number at all
-        raise ValueError(f"not a number: {text!r}") from None
-    if not seconds.is_finite() or not _EARLIEST <= seconds <= _LATEST:
-        raise ValueError(f"not an instant a session can hold: {text!r}")
-    return _EPOCH + int(seconds * 1_000_000) * _MICROSECOND
