@@ -13,9 +13,9 @@ from starlette_dynamo_session._core.exceptions import (
 from starlette_dynamo_session._core.lifetimes import IDLE_REFRESH_FRACTION
 from starlette_dynamo_session._core.records import Authentication, SessionStore, StoredSession
 from starlette_dynamo_session._core.session import Session
+from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
 from starlette_dynamo_session._dynamodb.store import DynamoStore
-from starlette_dynamo_session._dynamodb.users import SessionInfo
 from starlette_dynamo_session._flash import flash, get_flashed_messages
 from starlette_dynamo_session._middleware import DynamoSessionMiddleware
 

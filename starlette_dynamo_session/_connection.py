@@ -10,7 +10,7 @@ from starlette_dynamo_session._core import clock
 from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionUser
 from starlette_dynamo_session._core.session import SKIPPED, STATE_SCOPE_KEY, SessionState, SkippedSession
 from starlette_dynamo_session._core.tokens import digest
-from starlette_dynamo_session._dynamodb.binding import check_user_id, client_details
+from starlette_dynamo_session._core.users import check_user_id, client_details
 
 __all__ = ["regenerate_session", "session_key", "set_session_max_age", "session_state"]
 

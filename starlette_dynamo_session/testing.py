@@ -16,9 +16,8 @@ from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.exceptions import ConflictReason, SessionConflict
 from starlette_dynamo_session._core.records import StoredSession
 from starlette_dynamo_session._core.tokens import digest
-from starlette_dynamo_session._dynamodb.binding import check_user_id
+from starlette_dynamo_session._core.users import SessionInfo, check_user_id
 from starlette_dynamo_session._dynamodb.item import ItemLayout
-from starlette_dynamo_session._dynamodb.users import SessionInfo
 
 __all__ = ["MemoryStore"]
 

@@ -25,15 +25,9 @@ from starlette_dynamo_session._core.lifetimes import (
 from starlette_dynamo_session._core.records import DEFAULT, MaxAge, StoredSession
 from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.tokens import TOKEN_BYTES, digest
-from starlette_dynamo_session._dynamodb.binding import (
-    BINDING_NAMES,
-    LAST_SEEN_INTERVAL,
-    MAX_USER_AGENT_LENGTH,
-    MAX_USER_ID_LENGTH,
-)
-from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, ItemLayout, item_size
-from starlette_dynamo_session._dynamodb.sealing import KEY_BYTES, NONCE_BYTES, SEALING_OVERHEAD, TAG_BYTES
-from starlette_dynamo_session._dynamodb.store import (
+from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH
+from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
+from starlette_dynamo_session._dynamodb.defaults import (
     DEFAULT_AIOHTTP_CONFIG,
     DEFAULT_CONFIG,
     DEFAULT_CREATED_NAME,
@@ -45,14 +39,12 @@ from starlette_dynamo_session._dynamodb.store import (
     DEFAULT_TTL_NAME,
     DEFAULT_VERSION_NAME,
 )
+from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, ItemLayout, item_size
+from starlette_dynamo_session._dynamodb.sealing import KEY_BYTES, NONCE_BYTES, SEALING_OVERHEAD, TAG_BYTES
+from starlette_dynamo_session._dynamodb.user_index import DELETE_CONCURRENCY
+from starlette_dynamo_session._dynamodb.user_items import LEASE_NAME, LEASE_SECONDS, USER_KEY_PREFIX
 from starlette_dynamo_session._dynamodb.user_pruning import ENTRY_PREFIX
-from starlette_dynamo_session._dynamodb.users import (
-    BATCH_GET_LIMIT,
-    DELETE_CONCURRENCY,
-    LEASE_NAME,
-    LEASE_SECONDS,
-    USER_KEY_PREFIX,
-)
+from starlette_dynamo_session._dynamodb.users import BATCH_GET_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

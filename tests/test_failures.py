@@ -22,8 +22,8 @@ from starlette_dynamo_session import (
 )
 from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.records import SessionUser
-from starlette_dynamo_session._dynamodb.store import ERROR_CODES
-from starlette_dynamo_session._dynamodb.users import INDEX_ATTEMPTS
+from starlette_dynamo_session._core.retries import INDEX_WRITE
+from starlette_dynamo_session._dynamodb.errors import ERROR_CODES
 from tests.conftest import ClientFactory
 from tests.endpoints import update_session, view_session
 from tests.support.faults import FaultInjector
@@ -249,13 +249,13 @@ async def test_a_binding_refused_only_by_the_user_item_says_the_user_item_is_bus
     user = SessionUser("ada", datetime.now(UTC))
     record = StoredSession(b"{}", datetime.now(UTC), store_expiry(), 1, user=user)
     with Stubber(moto_store.client) as stubber, pytest.raises(SessionConflict) as raised:
-        for attempt in range(INDEX_ATTEMPTS):
+        for attempt in INDEX_WRITE.tries():
             stubber.add_client_error(
                 "transact_write_items",
                 service_error_code="TransactionCanceledException",
                 modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}]},
             )
-            if attempt < INDEX_ATTEMPTS - 1:  # not due for pruning: a revoke_all holds it
+            if not INDEX_WRITE.last(attempt):  # not due for pruning: a revoke_all holds it
                 stubber.add_response("get_item", {"Item": {"token": {"S": "user#ada"}, "binds": {"N": "0"}}})
         await moto_store.write("new", record)
     assert (raised.value.reason, raised.value.item_returned) == ("user_item_busy", False)

@@ -41,7 +41,7 @@ PUT = {
     "ExpressionAttributeValues": {":previous": {"N": "1"}},
     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
 }
-# Every request shape the store sends (``_store``, ``_users``).
+# Every request shape the store sends (``_dynamodb/requests.py``, ``_dynamodb/user_items.py``).
 REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "read": ("GetItem", {"TableName": TABLE, "Key": KEY, "ConsistentRead": True}),
     "first write": (

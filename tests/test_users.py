@@ -27,7 +27,7 @@ from starlette_dynamo_session import (
     session_key,
     set_session_max_age,
 )
-from starlette_dynamo_session._dynamodb.binding import LAST_SEEN_INTERVAL
+from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL
 from tests.conftest import SECRET_KEY, ClientFactory
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore

@@ -36,11 +36,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
 
-__all__ = ["EventKind", "SessionEvent", "error_code", "listening", "notify", "refusal", "store_call_finished"]
+__all__ = ["EventKind", "SessionEvent", "listening", "notify", "refusal", "store_call_finished"]
 
 logger = logging.getLogger("starlette_dynamo_session")
 
@@ -108,34 +106,21 @@ def notify(event: SessionEvent) -> None:
 
 
 def refusal(exc: SessionError, session_key: str | None) -> SessionEvent:
-    """The event of a request refused for ``exc``: ``"too_large"`` or ``"store_failure"`` with its error code.
-    Raises nothing."""
+    """The event of a request refused for ``exc``: ``"too_large"`` or ``"store_failure"`` with its error code
+    (``exc.code``, or the name of ``exc``'s class when it has none). Raises nothing."""
     if isinstance(exc, SessionTooLarge):
         return SessionEvent("too_large", session_key)
-    return SessionEvent("store_failure", session_key, error_code=error_code(exc))
+    return SessionEvent("store_failure", session_key, error_code=exc.code or type(exc).__name__)
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code behind ``exc`` (the ``ClientError`` it was raised from), the name of the botocore error
-    when DynamoDB was not reached, or else the name of ``exc``'s class. Raises nothing."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ClientError):
-            return str(cause.response.get("Error", {}).get("Code", "Unknown"))
-        if isinstance(cause, BotoCoreError):
-            return type(cause).__name__
-        cause = cause.__cause__
-    return type(exc).__name__
-
-
-def store_call_finished(operation: str, seconds: float, exc: BaseException | None) -> None:
-    """Record one DynamoDB call's duration in the store latency histogram (nothing without OpenTelemetry). Raises
-    nothing."""
+def store_call_finished(operation: str, seconds: float, error_type: str | None) -> None:
+    """Record one DynamoDB call's duration in the store latency histogram (nothing without OpenTelemetry), with
+    ``error_type`` (the AWS error code, or the botocore error's name) when the call failed. Raises nothing."""
     if _duration is None:
         return
     attributes = {"operation": operation}
-    if exc is not None:
-        attributes["error.type"] = error_code(exc)
+    if error_type is not None:
+        attributes["error.type"] = error_type
     _duration.record(seconds, attributes)
 
 

@@ -34,7 +34,14 @@ class SessionError(Exception):
             store.ping()
         except starlette_dynamo_session.SessionError as exc:
             print(f"sessions are not available: {exc}")
+
+    ``code`` is the AWS error code, or the botocore error's name, behind the error, when DynamoDB gave one
+    (``None`` otherwise).
     """
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        self.code = code
 
 
 class StoreUnavailable(SessionError):
@@ -70,8 +77,9 @@ class SessionConflict(SessionError):
         *,
         current: StoredSession | None = None,
         reason: ConflictReason = "transaction_conflict",
+        code: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.current = current
         self.reason: ConflictReason = reason
 

@@ -21,8 +21,7 @@ from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._core.tokens import digest, new_token
 from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
-from starlette_dynamo_session._dynamodb.binding import LAST_SEEN_INTERVAL
-from starlette_dynamo_session._dynamodb.users import UserSessions
+from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, UserSessions
 
 __all__ = ["SessionLifecycle"]
 

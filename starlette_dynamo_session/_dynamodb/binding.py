@@ -1,4 +1,5 @@
-"""A session bound to a user: the attributes a bound session item carries, and the rules for user ids.
+"""A session bound to a user: the attributes a bound session item carries (the rules for user ids are the core's,
+``_core/users``).
 
 A bound session item holds, beside the session's own attributes, the user id (S), when it was last seen (N, epoch
 seconds with six decimals), and, when recorded, the client's user agent (S, truncated) and IP address (S).
@@ -7,11 +8,10 @@ seconds with six decimals), and, when recorded, the client's user agent (S, trun
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionUser
+from starlette_dynamo_session._core.records import SessionUser
+from starlette_dynamo_session._dynamodb.attributes import instant, number
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -20,15 +20,8 @@ __all__ = [
     "BINDING_NAMES",
     "IP_NAME",
     "LAST_SEEN_NAME",
-    "MAX_USER_AGENT_LENGTH",
-    "MAX_USER_ID_LENGTH",
     "USER_AGENT_NAME",
     "USER_ID_NAME",
-    "LAST_SEEN_INTERVAL",
-    "check_user_id",
-    "client_details",
-    "instant",
-    "number",
     "parse_user",
     "user_attributes",
 ]
@@ -38,52 +31,6 @@ LAST_SEEN_NAME = "last_seen"
 USER_AGENT_NAME = "user_agent"
 IP_NAME = "ip"
 BINDING_NAMES = (USER_ID_NAME, LAST_SEEN_NAME, USER_AGENT_NAME, IP_NAME)
-
-MAX_USER_ID_LENGTH = 256  # characters
-MAX_USER_AGENT_LENGTH = 256  # characters kept of a User-Agent header
-MAX_IP_LENGTH = 64  # characters: an IPv6 address with a zone fits
-# A bound session's "last seen" moves on every write of the session, and otherwise at most once per this many
-# seconds: a request that only reads it costs one extra write per interval, never one per request.
-LAST_SEEN_INTERVAL = 5 * 60
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-# The instants an item may hold, in epoch seconds: any lifetime up to MAX_LIFETIME can be added to them or taken from
-# them without leaving datetime's range (years 1 to 9999).
-_EARLIEST = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) + MAX_LIFETIME
-_LATEST = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(seconds=1) - MAX_LIFETIME
-
-
-def check_user_id(user_id: object) -> str:
-    """``user_id`` itself when it is a usable user id: a non-empty ``str`` of at most 256 characters that encodes as
-    UTF-8 (a lone surrogate such as ``"\\ud800"`` does not, and DynamoDB could not store it).
-
-    Raises ``ValueError`` for anything else.
-    """
-    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH or not _is_utf8(user_id):
-        shown = repr(user_id) if len(repr(user_id)) <= 80 else f"{repr(user_id)[:77]}..."
-        raise ValueError(
-            f"user_id must be a non-empty string of at most {MAX_USER_ID_LENGTH} characters that encodes as UTF-8, "
-            f"not {shown}"
-        )
-    return user_id
-
-
-def _is_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8: it holds no lone surrogate."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def client_details(user_agent: str | None, ip: str | None) -> tuple[str | None, str | None]:
-    """The user agent and IP address as a bound session keeps them: truncated, and ``None`` when empty."""
-    return (
-        user_agent[:MAX_USER_AGENT_LENGTH] or None if user_agent else None,
-        ip[:MAX_IP_LENGTH] or None if ip else None,
-    )
 
 
 def user_attributes(user: SessionUser) -> dict[str, AttributeValueTypeDef]:
@@ -112,24 +59,3 @@ def parse_user(item: Mapping[str, Any]) -> SessionUser | None:
         user_agent=None if user_agent is None else str(user_agent["S"]),
         ip=None if ip is None else str(ip["S"]),
     )
-
-
-def number(moment: datetime) -> str:
-    """An instant as the items store it: epoch seconds with exactly six decimals (no float on the way)."""
-    micros = (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
-def instant(text: str) -> datetime:
-    """The instant a number attribute written by ``number`` holds, to the microsecond (aware, UTC).
-
-    Raises ``ValueError`` when ``text`` is not a number, or is an instant so close to the ends of datetime's range
-    (years 1 and 9999) that a session's lifetime could not be counted from it.
-    """
-    try:
-        seconds = Decimal(text)
-    except ArithmeticError:  # decimal.InvalidOperation: not a number at all
-        raise ValueError(f"not a number: {text!r}") from None
-    if not seconds.is_finite() or not _EARLIEST <= seconds <= _LATEST:
-        raise ValueError(f"not an instant a session can hold: {text!r}")
-    return _EPOCH + int(seconds * 1_000_000) * _MICROSECOND

@@ -15,12 +15,8 @@ from botocore.exceptions import (
 )
 
 from starlette_dynamo_session._core.exceptions import TableNotFound
-from starlette_dynamo_session._dynamodb.store import (
-    DEFAULT_TABLE_NAME,
-    DEFAULT_TOKEN_NAME,
-    DEFAULT_TTL_NAME,
-    DynamoStore,
-)
+from starlette_dynamo_session._dynamodb.defaults import DEFAULT_TABLE_NAME, DEFAULT_TOKEN_NAME, DEFAULT_TTL_NAME
+from starlette_dynamo_session._dynamodb.store import DynamoStore
 
 __all__ = ["PROGRAM", "add_store_options", "command_line", "explain", "open_store"]
 
@@ -76,6 +72,7 @@ def explain(exc: Exception, args: argparse.Namespace) -> str:
 
 
 def _fix(exc: Exception, args: argparse.Namespace) -> str:
+    """What to run or set about ``exc``, or ``""`` when there is nothing to say."""
     if isinstance(exc, TableNotFound):
         return f"run `{command_line('create-table', args)}`"
     cause = exc.__cause__ if exc.__cause__ is not None else exc

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._core.exceptions import SessionTooLarge
 from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, MaxAge, StoredSession
 from starlette_dynamo_session._core.tokens import digest
-from starlette_dynamo_session._dynamodb.binding import instant, parse_user, user_attributes
+from starlette_dynamo_session._dynamodb.attributes import has_ended, instant, number, whole_seconds
+from starlette_dynamo_session._dynamodb.binding import parse_user, user_attributes
 from starlette_dynamo_session._dynamodb.sealing import open_sealed, seal
 
 if TYPE_CHECKING:
@@ -25,9 +25,6 @@ logger = logging.getLogger("starlette_dynamo_session")
 
 # DynamoDB's item size limit: attribute names and values, counted as DynamoDB counts them.
 MAX_ITEM_BYTES = 400 * 1024
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +54,13 @@ class ItemLayout:
     def item(self, token: str, record: StoredSession) -> dict[str, AttributeValueTypeDef]:
         """The whole item that stores ``record`` under ``token``. Raises ``SessionTooLarge`` when DynamoDB would
         refuse it for its size."""
-        expiry = _micros(record.expiry)
         key = digest(token)
         item: dict[str, AttributeValueTypeDef] = {
             self.token: {"S": key},
             self.data: {"B": seal(token, key, record.data) if self.sealed else record.data},
-            self.expiry: {"N": _number(expiry)},
-            self.ttl: {"N": str(-(-expiry // 1_000_000))},
-            self.created: {"N": _number(_micros(record.created))},
+            self.expiry: {"N": number(record.expiry)},
+            self.ttl: {"N": str(whole_seconds(record.expiry))},
+            self.created: {"N": number(record.created)},
             self.version: {"N": str(record.version)},
         }
         if record.max_age is None:
@@ -106,14 +102,26 @@ class ItemLayout:
         except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
             log_damaged(digest(token), exc)
             return None
-        return record if record.expiry.timestamp() > time.time() else None
+        return None if has_ended(record.expiry) else record
 
     def expired(self, item: Mapping[str, Any]) -> bool:
-        """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads)."""
+        """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads). Raises
+        nothing."""
+        expiry = self._expiry(item)
+        return expiry is not None and has_ended(expiry)
+
+    def live(self, item: Mapping[str, Any]) -> bool:
+        """Whether ``item`` holds an expiry that has not passed (``False`` when it holds none that reads). Raises
+        nothing."""
+        expiry = self._expiry(item)
+        return expiry is not None and not has_ended(expiry)
+
+    def _expiry(self, item: Mapping[str, Any]) -> datetime | None:
+        """The expiry ``item`` holds, or ``None`` when it holds none that reads."""
         try:
-            return instant(item[self.expiry]["N"]).timestamp() <= time.time()
+            return instant(item[self.expiry]["N"])
         except (TypeError, KeyError, ValueError, ArithmeticError):
-            return False
+            return None
 
 
 def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
@@ -164,13 +172,3 @@ def _max_age(value: Mapping[str, Any] | None) -> MaxAge:
     if abs(seconds) > MAX_LIFETIME:
         raise ValueError(f"a max_age beyond 100 years: {value['N']!r}")
     return seconds
-
-
-def _micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float on the way); a naive datetime is local time."""
-    return (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
-
-
-def _number(micros: int) -> str:
-    """An instant as the item stores it: epoch seconds with exactly six decimals."""
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"

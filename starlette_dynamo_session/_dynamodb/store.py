@@ -1,89 +1,52 @@
-"""DynamoStore: session items in one DynamoDB table, made from a shared boto3 Session."""
+"""DynamoStore: session items in one DynamoDB table, made from a shared boto3 Session.
+
+The store is a facade: its read-only settings are ``settings``'s, its client and transport come from ``connect``,
+the session items' requests from ``requests``, the table's own calls from ``table``, error translation from
+``errors``, and everything that touches a user's sessions from the users' index (``user_index``).
+"""
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
-from starlette_dynamo_session._core.events import SessionEvent, notify, store_call_finished
-from starlette_dynamo_session._core.exceptions import (
-    ConflictReason,
-    SessionConflict,
-    SessionError,
-    StoreUnavailable,
-    TableNotFound,
-)
+from starlette_dynamo_session._core import clock
+from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.records import StoredSession
 from starlette_dynamo_session._core.tokens import digest
+from starlette_dynamo_session._core.users import SessionInfo
+from starlette_dynamo_session._dynamodb import table
 from starlette_dynamo_session._dynamodb.answers import check_answers
-from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
+from starlette_dynamo_session._dynamodb.connect import TransportName, connect
+from starlette_dynamo_session._dynamodb.defaults import (
+    DEFAULT_CREATED_NAME,
+    DEFAULT_DATA_NAME,
+    DEFAULT_EXPIRY_NAME,
+    DEFAULT_MAX_AGE_NAME,
+    DEFAULT_TABLE_NAME,
+    DEFAULT_TOKEN_NAME,
+    DEFAULT_TTL_NAME,
+    DEFAULT_VERSION_NAME,
+)
+from starlette_dynamo_session._dynamodb.errors import translate_errors
 from starlette_dynamo_session._dynamodb.item import ItemLayout
-from starlette_dynamo_session._dynamodb.region import dynamodb_client
+from starlette_dynamo_session._dynamodb.requests import SessionRequests
+from starlette_dynamo_session._dynamodb.settings import StoreSettings, check_names
 from starlette_dynamo_session._dynamodb.tracing import call_span
-from starlette_dynamo_session._dynamodb.transports.aiohttp_send import AiohttpSend
-from starlette_dynamo_session._dynamodb.transports.choice import AutoTransport, BotocoreTransport, Transport
-from starlette_dynamo_session._dynamodb.transports.pipeline import Pipeline
-from starlette_dynamo_session._dynamodb.users import INDEX_ATTEMPTS, RETRY_PAUSE, SessionInfo, UserIndex, busy_user_item
+from starlette_dynamo_session._dynamodb.user_index import UserIndex
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import (
-        AttributeValueTypeDef,
-        GetItemInputTypeDef,
-        PutItemInputTypeDef,
-        TransactWriteItemTypeDef,
-        UpdateItemInputTypeDef,
-    )
 
-__all__ = ["DynamoStore", "conflict_reason"]
-
-DEFAULT_TABLE_NAME = "sessions"
-DEFAULT_TOKEN_NAME = "token"  # noqa: S105 - an attribute name, not a secret
-DEFAULT_DATA_NAME = "data"
-DEFAULT_EXPIRY_NAME = "expiry"
-DEFAULT_TTL_NAME = "ttl"
-DEFAULT_CREATED_NAME = "created"
-DEFAULT_VERSION_NAME = "version"
-DEFAULT_MAX_AGE_NAME = "max_age"
-
-DEFAULT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,  # seconds
-    read_timeout=3,  # seconds
-    max_pool_connections=32,
-    user_agent_extra="starlette-dynamo-session",
-)
-# On the aiohttp transport the pool size is also the bound on requests in flight, all on the event loop's one
-# core: with 8, a 20 ms store kept a no-session probe's p99 under 5 ms and session throughput at 0.92x of its ideal
-# in two runs, where 16 and 32 missed that p99 (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
-DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=8))
-
-# The DynamoDB error codes that mean something to the caller, and the reasons a transaction names for each of its
-# items (``CancellationReasons[].Code``). Every other error is StoreUnavailable.
-ERROR_CODES: Mapping[str, type[SessionError]] = {
-    "ResourceNotFoundException": TableNotFound,
-    "ConditionalCheckFailedException": SessionConflict,  # another writer got there first
-    "TransactionConflictException": SessionConflict,  # a transaction was changing the item
-    "ReplicatedWriteConflictException": SessionConflict,  # another region's write won (multi-region tables)
-    "ConditionalCheckFailed": SessionConflict,
-    "TransactionConflict": SessionConflict,
-}
-# The failures that carry the item as it is (ReturnValuesOnConditionCheckFailure=ALL_OLD; none when it is absent).
-ITEM_RETURNED_CODES = frozenset({"ConditionalCheckFailedException", "ConditionalCheckFailed"})
-
-_USABLE_TABLE_STATUSES = frozenset({"ACTIVE", "UPDATING"})
+__all__ = ["DynamoStore"]
 
 
-class DynamoStore:
+class DynamoStore(StoreSettings):
     """Keeps session data in one DynamoDB table, keyed by a SHA-256 digest of the session token.
 
     It is safe to share between threads and event loops: it holds a botocore client, which is thread-safe.
@@ -145,95 +108,16 @@ class DynamoStore:
         version_name: str = DEFAULT_VERSION_NAME,
         max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
-        transport: Literal["auto", "botocore", "aiohttp"] = "auto",
+        transport: TransportName = "auto",
         seal_data: bool = True,
     ) -> None:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)
-        if len(set(names)) != len(names):
-            raise ValueError(f"attribute names must all differ, got {names!r}")
-        if len(set(names + BINDING_NAMES)) != len(names) + len(BINDING_NAMES):
-            raise ValueError(f"attribute names must differ from the bound sessions' {BINDING_NAMES!r}, got {names!r}")
-        if not all(names) or not table_name:
-            raise ValueError("the table name and attribute names must not be empty")
-        if transport not in ("auto", "botocore", "aiohttp"):
-            raise ValueError(f"transport must be 'auto', 'botocore' or 'aiohttp', not {transport!r}")
-        if client is not None:
-            if session is not None or config is not None:
-                raise ValueError("pass either client= or session=/config=, not both: a client is already configured")
-            if transport == "aiohttp":
-                raise ValueError("transport='aiohttp' signs with the session's credentials: pass session=, not client=")
-            self._client = client
-        else:
-            session = session if session is not None else boto3.Session()
-            defaults = DEFAULT_CONFIG if transport == "botocore" else DEFAULT_AIOHTTP_CONFIG
-            self._client = dynamodb_client(session, defaults.merge(config or Config()))
-        check_answers(self._client.meta.events)
-        self._table_name = table_name
-        self._layout = ItemLayout(
-            token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name, seal_data
-        )
-        self._names = {
-            "#data": data_name,
-            "#expiry": expiry_name,
-            "#ttl": ttl_name,
-            "#created": created_name,
-            "#version": version_name,
-        }
-        self._transport: Transport = BotocoreTransport(self._client)
-        if session is not None and transport != "botocore":
-            pipeline = _aiohttp_transport(self._client, session)
-            self._transport = pipeline if transport == "aiohttp" else AutoTransport(pipeline, self._transport)
-        self._users = UserIndex(self._send, table_name, self._layout)
-
-    @property
-    def table_name(self) -> str:
-        """The DynamoDB table holding the sessions."""
-        return self._table_name
-
-    @property
-    def token_name(self) -> str:
-        """The partition key attribute (a string: the digest of the token)."""
-        return self._layout.token
-
-    @property
-    def data_name(self) -> str:
-        """The attribute holding the session bytes (binary)."""
-        return self._layout.data
-
-    @property
-    def expiry_name(self) -> str:
-        """The attribute holding the exact expiry instant (a number: epoch seconds with microseconds)."""
-        return self._layout.expiry
-
-    @property
-    def ttl_name(self) -> str:
-        """The table's DynamoDB TTL attribute (a number: epoch seconds, rounded up)."""
-        return self._layout.ttl
-
-    @property
-    def created_name(self) -> str:
-        """The attribute holding the session's creation instant (a number: epoch seconds with microseconds)."""
-        return self._layout.created
-
-    @property
-    def version_name(self) -> str:
-        """The attribute holding the item's version, which conditional writes compare."""
-        return self._layout.version
-
-    @property
-    def max_age_name(self) -> str:
-        """The attribute holding a session's own lifetime (a number of seconds, or NULL for a browser session)."""
-        return self._layout.max_age
-
-    @property
-    def seal_data(self) -> bool:
-        """Whether the data attribute is sealed under the session token (``True``) or stored as it is."""
-        return self._layout.sealed
-
-    @property
-    def client(self) -> DynamoDBClient:
-        """The botocore DynamoDB client every request goes through."""
-        return self._client
+        check_names(table_name, names)
+        client, self._transport = connect(session, client, config, transport)
+        check_answers(client.meta.events)
+        super().__init__(client, table_name, ItemLayout(*names, seal_data))
+        self._requests = SessionRequests(table_name, self._layout)
+        self._users = UserIndex(self._send, self._requests)
 
     def key(self, token: str) -> str:
         """The partition key stored for ``token``: its SHA-256 digest, base64url without padding."""
@@ -247,7 +131,7 @@ class DynamoStore:
         (tampered with, or copied from another item). The read is strongly consistent.
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        request = self._get_request(token)
+        request = self._requests.get(token)
         with self._call("GetItem"):
             response = self._client.get_item(**request)
         record = self._layout.record(response.get("Item"), token)
@@ -261,8 +145,7 @@ class DynamoStore:
         sending anything when the item would exceed DynamoDB's 400 KB limit, and ``TableNotFound`` or
         ``StoreUnavailable``.
         """
-        record = StoredSession(data=data, created=datetime.fromtimestamp(time.time(), UTC), expiry=expiry, version=1)
-        request = self._save_request(token, record)
+        request = self._requests.save(token, StoredSession(data=data, created=clock.now(), expiry=expiry, version=1))
         with self._call("UpdateItem"):
             self._client.update_item(**request)
 
@@ -282,57 +165,14 @@ class DynamoStore:
         the table is not usable (being created or deleted), or its key is not the store's: a partition key named
         ``token_name`` of type S, and no sort key. ``python -m starlette_dynamo_session doctor`` checks the rest.
         """
-        with self._call("DescribeTable"):
-            table = self._client.describe_table(TableName=self._table_name)["Table"]
-            types = {
-                attribute["AttributeName"]: attribute["AttributeType"] for attribute in table["AttributeDefinitions"]
-            }
-            keys = [
-                (key["AttributeName"], key["KeyType"], types.get(key["AttributeName"])) for key in table["KeySchema"]
-            ]
-        status = table.get("TableStatus", "ACTIVE")
-        if status not in _USABLE_TABLE_STATUSES:
-            raise StoreUnavailable(f"table {self._table_name!r} is {status}, not ACTIVE")
-        if keys != [(self._layout.token, "HASH", "S")]:
-            shown = ", ".join(f"{name} ({kind} {type_})" for name, kind, type_ in keys)
-            [(name, _, type_), *others] = keys
-            fix = (
-                f"pass DynamoStore(token_name={name!r})"
-                if type_ == "S" and not others
-                else "key schemas cannot change: create the table again with python -m starlette_dynamo_session "
-                "create-table --table NAME"
-            )
-            raise StoreUnavailable(
-                f"table {self._table_name!r} is keyed by {shown}, but the store by {self._layout.token} (HASH S) "
-                f"alone. Fix: {fix} (python -m starlette_dynamo_session doctor checks the whole table)"
-            )
+        table.ping(self._client, self._table_name, self._layout.token, self._call)
 
     def create_table(self) -> None:
         """Create the table (on-demand billing, TTL on ``ttl_name``) and wait until it can be used.
 
         A table that already exists is fine, and so is TTL already enabled. Raises ``StoreUnavailable``.
         """
-        with self._call("CreateTable"):
-            try:
-                self._client.create_table(
-                    TableName=self._table_name,
-                    KeySchema=[{"AttributeName": self._layout.token, "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": self._layout.token, "AttributeType": "S"}],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                    raise
-            self._client.get_waiter("table_exists").wait(
-                TableName=self._table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-            )
-            ttl = self._client.describe_time_to_live(TableName=self._table_name)["TimeToLiveDescription"]
-            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName") == self._layout.ttl:
-                return
-            self._client.update_time_to_live(
-                TableName=self._table_name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": self._layout.ttl},
-            )
+        table.create_table(self._client, self._table_name, self._layout.token, self._layout.ttl, self._call)
 
     async def read(self, token: str) -> StoredSession | None:
         """The session stored under ``token`` with its creation time, expiry and version (its data unsealed), or
@@ -340,7 +180,7 @@ class DynamoStore:
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        response = await self._send("GetItem", self._get_request(token))
+        response = await self._send("GetItem", self._requests.get(token))
         item = response.get("Item")
         record = self._layout.record(item, token)
         if record is None and item is not None and self._layout.expired(item):
@@ -358,39 +198,13 @@ class DynamoStore:
         when the item is too large, and ``TableNotFound`` or ``StoreUnavailable``.
         """
         replacing = None if record.version == 1 else replacing
-        binding = record.user is not None and (replacing is not None or record.version == 1)
-        if replacing is None and not binding:
-            await self._send("PutItem", self._put_request(token, record, previous=record.version - 1), (token,))
-            return
-        items: list[TransactWriteItemTypeDef] = [{"Put": self._put_request(token, record, previous=0)}]
-        if replacing is not None:
-            delete_old: Any = {
-                "TableName": self._table_name,
-                "Key": self._layout.key(replacing),
-                "ConditionExpression": "#version = :previous",
-                "ExpressionAttributeNames": {"#version": self._layout.version},
-                "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-            items.append({"Delete": delete_old})
-        if record.user is not None and binding:  # the session enters its user's index in the same transaction
-            update = self._users.binding_update(token, record.user, record.expiry, replacing=replacing)
-            items.append({"Update": update})
-        for attempt in range(INDEX_ATTEMPTS):
-            try:
-                # A failure returns the item that failed its condition: the session under the token its reason's
-                # index names (the user item, last, is never a session).
-                tokens = (token,) if replacing is None else (token, replacing)
-                await self._send("TransactWriteItems", {"TransactItems": items}, tokens)
-                return
-            except SessionConflict as conflict:
-                # Only the user item refused: a revoke_all holds it, another sign-in was changing it (wait), or it
-                # is due for pruning (prune, then retry at once).
-                if not binding or not busy_user_item(conflict) or attempt == INDEX_ATTEMPTS - 1:
-                    raise
-            if record.user is not None and await self._users.prune(record.user.user_id):
-                continue
-            await anyio.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))  # noqa: S311
+        if record.user is not None and (replacing is not None or record.version == 1):
+            await self._users.bind(token, record, record.user, replacing=replacing)
+        elif replacing is None:
+            await self._send("PutItem", self._requests.put(token, record, previous=record.version - 1), (token,))
+        else:
+            items = self._requests.replacement(token, record, replacing=replacing)
+            await self._send("TransactWriteItems", {"TransactItems": items}, (token, replacing))
 
     async def remove(self, token: str) -> None:
         """Delete the session stored under ``token``; an unknown token is not an error. A bound session also leaves
@@ -398,8 +212,7 @@ class DynamoStore:
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        request = {"TableName": self._table_name, "Key": self._layout.key(token), "ReturnValues": "ALL_OLD"}
-        response = await self._send("DeleteItem", request)
+        response = await self._send("DeleteItem", self._requests.delete(digest(token)))
         await self._users.removed(response.get("Attributes"))
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
@@ -438,130 +251,15 @@ class DynamoStore:
         await self._transport.aclose()
 
     async def _send(self, operation: str, request: Mapping[str, Any], tokens: Sequence[str] = ()) -> Mapping[str, Any]:
+        """Make one DynamoDB call through the transport (``_call``); ``tokens`` as ``translate_errors`` takes them."""
         with self._call(operation, tokens):
             return await self._transport.call(operation, request)
 
-    def _get_request(self, token: str) -> GetItemInputTypeDef:
-        return {"TableName": self._table_name, "Key": self._layout.key(token), "ConsistentRead": True}
-
-    def _put_request(self, token: str, record: StoredSession, *, previous: int) -> PutItemInputTypeDef:
-        """The PutItem request that stores ``record`` under ``token`` only where the item is at version ``previous``
-        (absent, for 0); when it is not, DynamoDB returns the item that won, so merging costs no extra read."""
-        request: PutItemInputTypeDef = {
-            "TableName": self._table_name,
-            "Item": self._layout.item(token, record),
-            "ConditionExpression": "attribute_not_exists(#version)",
-            "ExpressionAttributeNames": {"#version": self._layout.version},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if previous:
-            request["ConditionExpression"] = "#version = :previous"
-            request["ExpressionAttributeValues"] = {":previous": {"N": str(previous)}}
-        return request
-
-    def _save_request(self, token: str, record: StoredSession) -> UpdateItemInputTypeDef:
-        """The UpdateItem request that stores ``record``'s data and expiry under ``token`` whatever is there,
-        keeping the session's creation time and own lifetime, and counting its version on (``save``)."""
-        item = self._layout.item(token, record)
-        values: dict[str, AttributeValueTypeDef] = {
-            ":data": item[self._layout.data],
-            ":expiry": item[self._layout.expiry],
-            ":ttl": item[self._layout.ttl],
-            ":created": item[self._layout.created],
-            ":zero": {"N": "0"},
-            ":one": {"N": "1"},
-        }
-        return {
-            "TableName": self._table_name,
-            "Key": self._layout.key(token),
-            "UpdateExpression": (
-                "SET #data = :data, #expiry = :expiry, #ttl = :ttl, #created = if_not_exists(#created, :created), "
-                "#version = if_not_exists(#version, :zero) + :one"
-            ),
-            "ExpressionAttributeNames": self._names,
-            "ExpressionAttributeValues": values,
-        }
-
     @contextmanager
     def _call(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:
-        """One DynamoDB API call: in its OpenTelemetry span (``_tracing``), with its errors translated."""
-        with call_span(operation, self._table_name), self._translate_errors(operation, tokens):
+        """One DynamoDB API call: in its OpenTelemetry span (``tracing``), with its errors translated (``errors``)."""
+        with (
+            call_span(operation, self._table_name),
+            translate_errors(operation, self._table_name, self._layout, tokens),
+        ):
             yield
-
-    @contextmanager
-    def _translate_errors(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:
-        """Turn botocore's exceptions into this package's by ``ERROR_CODES``, keeping the AWS code in the message.
-
-        ``tokens`` are the tokens of the request's items, in order: a conflict's returned item is read (and
-        unsealed) under the token of the item whose condition failed. Every call is timed in the store latency
-        histogram (``_events``).
-        """
-        began = time.perf_counter()
-        try:
-            yield
-        except ClientError as exc:
-            store_call_finished(operation, time.perf_counter() - began, exc)
-            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
-            failure: Mapping[str, Any] = exc.response
-            index = 0
-            cancelled = code == "TransactionCanceledException"
-            if cancelled:
-                reasons = exc.response.get("CancellationReasons", [])
-                index, failure = next(
-                    ((at, reason) for at, reason in enumerate(reasons) if reason.get("Code") in ERROR_CODES),
-                    (0, {"Code": code}),
-                )
-                code = str(failure["Code"])
-            error = ERROR_CODES.get(code, StoreUnavailable)
-            if error is SessionConflict:
-                reason = conflict_reason(code, failure, on_session=index < len(tokens) or not cancelled)
-                current = self._layout.record(failure.get("Item"), tokens[index]) if index < len(tokens) else None
-                message = f"{operation} lost to a concurrent write ({code})"
-                raise SessionConflict(message, current=current, reason=reason) from exc
-            if error is TableNotFound:
-                raise TableNotFound(f"DynamoDB table {self._table_name!r} does not exist ({code})") from exc
-            raise error(f"DynamoDB {operation} failed ({code})") from exc
-        except BotoCoreError as exc:
-            store_call_finished(operation, time.perf_counter() - began, exc)
-            raise StoreUnavailable(f"DynamoDB {operation} failed ({type(exc).__name__}: {exc})") from exc
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            # botocore's parser, or the answer's reading, on an answer of another shape than the operation's: what
-            # came back is not DynamoDB's answer (the requests themselves are built before this is entered).
-            store_call_finished(operation, time.perf_counter() - began, exc)
-            shape = f"DynamoDB {operation} gave an answer of the wrong shape ({type(exc).__name__})"
-            raise StoreUnavailable(shape) from exc
-        else:
-            store_call_finished(operation, time.perf_counter() - began, None)
-
-
-def conflict_reason(code: str, failure: Mapping[str, Any], *, on_session: bool) -> ConflictReason:
-    """Why a conditional write failed, from DynamoDB's error code (a cancelled transaction's reason code for the item
-    that failed), the item the failure returned (``ReturnValuesOnConditionCheckFailure=ALL_OLD`` returns none for an
-    absent item), and whether that item is a session's: in a transaction, any other item is the user's item."""
-    if not on_session:
-        return "user_item_busy"
-    if code not in ITEM_RETURNED_CODES:
-        return "transaction_conflict"
-    return "present" if failure.get("Item") else "absent"
-
-
-def _aiohttp_transport(client: DynamoDBClient, session: boto3.Session) -> Pipeline:
-    """The aiohttp transport for ``client``: botocore's pipeline over aiohttp, signing with ``session``'s
-    credentials."""
-    config: Any = client.meta.config
-    send = AiohttpSend(
-        int(config.max_pool_connections),
-        config.connect_timeout,
-        config.read_timeout,
-        proxies=config.proxies,
-        verify=_verify(client),
-    )
-    return Pipeline(client, session.get_credentials(), send)
-
-
-def _verify(client: DynamoDBClient) -> bool | str:
-    """How the botocore client checks certificates, as botocore resolved it when the client was made (``verify=``,
-    ``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file, ``REQUESTS_CA_BUNDLE``): ``True``, ``False`` or a CA bundle.
-    botocore keeps it on the client's HTTP session only; a client without one checks with the defaults."""
-    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None), "_verify", True)
-    return verify if isinstance(verify, bool | str) else True

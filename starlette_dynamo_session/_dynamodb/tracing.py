@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from starlette_dynamo_session._core.events import error_code
+from starlette_dynamo_session._dynamodb.errors import error_code
 
 __all__ = ["call_span"]
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette_dynamo_session._dynamodb.attributes import has_ended
+
 __all__ = ["BINDS_NAME", "ENTRY_PREFIX", "PRUNE_AFTER", "entries_due", "prune_due", "prune_request"]
 
 ENTRY_PREFIX = "s#"
@@ -27,10 +29,10 @@ def prune_due(item: Mapping[str, Any]) -> bool:
     return bool(item) and (binds is None or int(binds.get("N", "0")) >= PRUNE_AFTER)
 
 
-def entries_due(item: Mapping[str, Any], now: float) -> list[str]:
+def entries_due(item: Mapping[str, Any]) -> list[str]:
     """The session keys of a user item's entries whose recorded expiry (or, in entries from before expiries were
-    recorded, "last seen") has passed at ``now`` (epoch seconds)."""
-    return [name.removeprefix(ENTRY_PREFIX) for name, value in item.items() if _entry_due(name, value, now)]
+    recorded, "last seen") has passed, or that hold no number."""
+    return [name.removeprefix(ENTRY_PREFIX) for name, value in item.items() if _entry_due(name, value)]
 
 
 def prune_request(
@@ -67,11 +69,11 @@ def prune_request(
     return request
 
 
-def _entry_due(name: str, value: Mapping[str, Any], now: float) -> bool:
+def _entry_due(name: str, value: Mapping[str, Any]) -> bool:
     """Whether a user item's attribute is a session's entry whose recorded expiry has passed."""
     if not name.startswith(ENTRY_PREFIX):
         return False
     try:
-        return float(value["N"]) <= now
+        return has_ended(float(value["N"]))
     except (KeyError, TypeError, ValueError):
         return True
