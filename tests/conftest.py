@@ -118,7 +118,9 @@ def parametrizes_the_case(test: pytest.Function) -> bool:
     return False
 
 
-@pytest.hookimpl(trylast=True)  # after the fixtures' own parameters, so that ids read [sealed-moto] as they did
+# Before pytest parametrizes the fixtures and applies the parametrize marks: the case comes first in an id
+# ([moto-sealed-find]), as when it was the first fixture parameter.
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dynamodb_case" in metafunc.fixturenames and not parametrizes_the_case(metafunc.definition):
         metafunc.parametrize("dynamodb_case", dynamodb_cases(metafunc.definition), indirect=True)

@@ -30,9 +30,9 @@ from starlette_dynamo_session import (
 )
 from starlette_dynamo_session._dynamodb.binding import LAST_SEEN_INTERVAL
 from tests.conftest import SECRET_KEY, ClientFactory, Recorder
+from tests.dynamodb.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
 from tests.endpoints import clear_session, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore
-from tests.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
 
 pytestmark = pytest.mark.every_transport
 
