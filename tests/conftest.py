@@ -4,7 +4,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any, Literal, Protocol, cast
 
 import boto3
 import pytest
@@ -24,12 +24,11 @@ from tests.support.environment import scrub_aws_environment
 from tests.support.loopback import serve  # noqa: F401 - a fixture
 from tests.support.memory_store import MemoryStore
 from tests.support.moto_server import (  # noqa: F401 - fixtures
+    TRANSPORT_CASES,
     moto_server_endpoint,
     moto_server_session,
-    transport_case,
     transport_proxy,
     transport_session,
-    transport_store,
 )
 from tests.support.recorder import OperationRecorder
 
@@ -76,21 +75,92 @@ def aws() -> Iterator[None]:
         yield
 
 
-# Every test that uses boto_session (and so recorder, store and client_factory) runs on each backend; with
-# TEST_ON_AWS=1, on real AWS instead.
+# A test's DynamoDB case is a (backend, transport) pair. Every test that uses dynamodb_case (through boto_session,
+# recorder, store or dynamo_client_factory) runs on each backend, with the store's default transport: moto in-process
+# and DynamoDB Local; with TEST_ON_AWS=1, real AWS instead. A test marked every_transport runs on the transport cases
+# too: moto's server mode and DynamoDB Local, behind a recording proxy, over botocore and over aiohttp.
+# A test that needs one case parametrizes dynamodb_case with it itself, as the tests of DynamoDB Local do:
+# @pytest.mark.parametrize("dynamodb_case", [DYNAMODB_LOCAL], indirect=True).
+DYNAMODB_LOCAL = pytest.param(("dynamodb-local", "auto"), id="dynamodb-local", marks=pytest.mark.dynamodb_local)
 BACKENDS = (
-    [pytest.param("aws", marks=pytest.mark.aws)]
+    [pytest.param(("aws", "auto"), id="aws", marks=pytest.mark.aws)]
     if ON_AWS
-    else [pytest.param("moto"), pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)]
+    else [pytest.param(("moto", "auto"), id="moto"), DYNAMODB_LOCAL]
 )
 BACKEND_FIXTURES = {"moto": "moto_session", "dynamodb-local": "dynamodb_local_session", "aws": "real_aws_session"}
+PROXIED_CASES = [cast(tuple[str, str], case.values[0]) for case in TRANSPORT_CASES]
 
 
-@pytest.fixture(params=BACKENDS)
-def boto_session(request: pytest.FixtureRequest) -> boto3.Session:
-    """The shared session of this test's backend: moto in-process, or AWS's DynamoDB Local (one server per test
-    session, shared by all tests, so a test's tables are dropped after it), or real AWS with TEST_ON_AWS=1."""
-    return cast(boto3.Session, request.getfixturevalue(BACKEND_FIXTURES[request.param]))
+class Recorder(Protocol):
+    """What ``recorder`` is: an ``OperationRecorder`` on a backend's session, the ``RecordingProxy`` in front of the
+    backend on a transport case (it sees the requests of every transport alike)."""
+
+    def take(self) -> list[str]:
+        """The DynamoDB operations sent since the last call (``["GetItem", ...]``), and start a new list."""
+        ...
+
+
+def dynamodb_cases(test: pytest.Function) -> list[Any]:
+    """The cases ``test`` runs on: the backends, and the transport cases too if it is marked ``every_transport`` (on
+    itself, its class or its module) and not ``backends_only``."""
+    on_transports = test.get_closest_marker("every_transport") is not None and not test.get_closest_marker(
+        "backends_only"
+    )
+    return BACKENDS + TRANSPORT_CASES if on_transports else list(BACKENDS)
+
+
+def parametrizes_the_case(test: pytest.Function) -> bool:
+    """Whether ``test`` has a ``parametrize`` mark of its own that gives ``dynamodb_case``."""
+    for mark in test.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs["argnames"]
+        if "dynamodb_case" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return True
+    return False
+
+
+# Before pytest parametrizes the fixtures and applies the parametrize marks: the case comes first in an id
+# ([moto-sealed-find]), as when it was the first fixture parameter.
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dynamodb_case" not in metafunc.fixturenames or parametrizes_the_case(metafunc.definition):
+        return
+    cases = dynamodb_cases(metafunc.definition)
+    if "seal_data" not in metafunc.fixturenames:
+        metafunc.parametrize("dynamodb_case", cases, indirect=True)
+        return
+    # The item's layout is the backends' concern: they run sealed and plain, the transport cases sealed (the
+    # default), which carry the same requests either way.
+    combined = [
+        pytest.param(case.values[0], sealed, id=f"{case.id}-{name}", marks=case.marks)
+        for case in cases
+        for sealed, name in ((True, "sealed"), (False, "plain"))
+        if sealed or case.values[0] not in PROXIED_CASES
+    ]
+    metafunc.parametrize(("dynamodb_case", "seal_data"), combined, indirect=["dynamodb_case"])
+
+
+@pytest.fixture
+def dynamodb_case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """This test's (backend, transport): ``("moto" | "dynamodb-local" | "aws", "auto")`` on a backend, or one of
+    ``tests.support.moto_server.TRANSPORT_CASES``, ``("moto-server" | "dynamodb-local", "botocore" | "aiohttp")``."""
+    return cast(tuple[str, str], request.param)
+
+
+@pytest.fixture
+def transport_case(dynamodb_case: tuple[str, str]) -> tuple[str, str]:
+    """The case that ``transport_proxy`` and ``transport_session`` (``tests.support.moto_server``) put a proxy in
+    front of: this test's, on a transport case only."""
+    assert dynamodb_case in PROXIED_CASES, f"{dynamodb_case} is no transport case"
+    return dynamodb_case
+
+
+@pytest.fixture
+def boto_session(dynamodb_case: tuple[str, str], request: pytest.FixtureRequest) -> boto3.Session:
+    """The shared session of this test's case: moto in-process, AWS's DynamoDB Local (one server per test session,
+    shared by all tests, so a test's tables are dropped after it) or real AWS with TEST_ON_AWS=1; on a transport
+    case, a session whose clients go through the recording proxy in front of its backend."""
+    fixture = "transport_session" if dynamodb_case in PROXIED_CASES else BACKEND_FIXTURES[dynamodb_case[0]]
+    return cast(boto3.Session, request.getfixturevalue(fixture))
 
 
 @pytest.fixture
@@ -118,7 +188,11 @@ def real_aws_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]
 
 
 @pytest.fixture
-def recorder(boto_session: boto3.Session) -> OperationRecorder:
+def recorder(dynamodb_case: tuple[str, str], boto_session: boto3.Session, request: pytest.FixtureRequest) -> Recorder:
+    """Lists the DynamoDB operations sent on this test's case: at the recording proxy on a transport case, through
+    ``boto_session``'s events on a backend."""
+    if dynamodb_case in PROXIED_CASES:
+        return cast(Recorder, request.getfixturevalue("transport_proxy"))
     return OperationRecorder(boto_session)
 
 
@@ -130,10 +204,15 @@ def seal_data() -> bool:
 
 
 @pytest.fixture
-def store(boto_session: boto3.Session, recorder: OperationRecorder, seal_data: bool) -> DynamoStore:
-    """A store on an existing, empty table of its own, sealing its data unless ``seal_data`` says not; the
-    recorder starts empty."""
-    store = DynamoStore(boto_session, table_name=f"test-sessions-{uuid.uuid4().hex}", seal_data=seal_data)
+def store(
+    dynamodb_case: tuple[str, str], boto_session: boto3.Session, recorder: Recorder, seal_data: bool
+) -> DynamoStore:
+    """A store of this test's case (its backend, and its transport) on an existing, empty table of its own, sealing
+    its data unless ``seal_data`` says not; the recorder starts empty."""
+    transport = cast(Literal["auto", "botocore", "aiohttp"], dynamodb_case[1])
+    store = DynamoStore(
+        boto_session, table_name=f"test-sessions-{uuid.uuid4().hex}", seal_data=seal_data, transport=transport
+    )
     store.create_table()
     recorder.take()
     return store
@@ -185,5 +264,5 @@ def client_factory(memory_store: MemoryStore) -> ClientFactory:
 
 @pytest.fixture
 def dynamo_client_factory(store: DynamoStore) -> ClientFactory:
-    """TestClients for apps behind the middleware on a DynamoStore of each backend: the end-to-end tests."""
+    """TestClients for apps behind the middleware on a DynamoStore of each case: the end-to-end tests."""
     return make_client_factory(store)

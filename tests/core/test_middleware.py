@@ -1,5 +1,5 @@
 """The request lifecycle of DynamoSessionMiddleware, with the store operations each request makes (on the in-memory
-store; tests/test_end_to_end.py checks the same flows on DynamoDB, operation by operation)."""
+store; tests/dynamodb/test_end_to_end.py checks the same flows on DynamoDB, operation by operation)."""
 
 from __future__ import annotations
 

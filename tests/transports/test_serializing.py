@@ -11,7 +11,7 @@ import pytest
 from botocore.serialize import create_serializer
 
 from starlette_dynamo_session._dynamodb.transports.serializing import RequestSerializer
-from tests.test_sigv4 import ITEM, KEY, REQUESTS, TABLE
+from tests.transports.test_sigv4 import ITEM, KEY, REQUESTS, TABLE
 
 SERVICE_MODEL = botocore.session.get_session().get_service_model("dynamodb")
 SERIALIZER = RequestSerializer(SERVICE_MODEL)

@@ -5,7 +5,7 @@ middleware cleans it up. The properties: never a server error, never a store rea
 verify (and never one for any token but a validly signed one), never a ``Set-Cookie`` that carries any of the input
 back, and JSON session values come back exactly as they were written.
 
-Each property runs 200 examples; ``FUZZ_EXAMPLES=10000 venv/bin/pytest tests/test_fuzz.py`` runs 10,000 (the
+Each property runs 200 examples; ``FUZZ_EXAMPLES=10000 venv/bin/pytest tests/core/test_fuzz.py`` runs 10,000 (the
 ``fuzz`` hypothesis profile). Two bugs it found are fixed, and pinned by tests of their own (docs/robustness.md): a
 signature accepted in other spellings than the one issued, and a lone surrogate in a session value.
 """

@@ -4,7 +4,7 @@ that not one update was lost. Its checks are also shown to catch a server that l
 In the suite it is short: ``SOAK_REQUESTS`` (2,000) increments over ``SOAK_SESSIONS`` (20) sessions, then a tenth as
 many concurrent merges. ``scripts/soak`` runs it in full, 20,000 increments over 100 sessions:
 
-    SOAK_REQUESTS=20000 SOAK_SESSIONS=100 venv/bin/pytest -s -m soak tests/test_soak.py
+    SOAK_REQUESTS=20000 SOAK_SESSIONS=100 venv/bin/pytest -s -m soak tests/integration/test_soak.py
 
 The test creates a table of its own on the test session's DynamoDB Local, starts uvicorn and drives it over HTTP,
 ``CONCURRENCY`` requests in flight, in two phases:

@@ -13,13 +13,14 @@ from botocore.exceptions import ClientError
 
 from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge, item_size
 from starlette_dynamo_session._dynamodb.sealing import SEALING_OVERHEAD
+from tests.conftest import DYNAMODB_LOCAL
 from tests.endpoints import raw_item
 from tests.support.processes import wait_until
 from tests.support.recorder import OperationRecorder
 
 pytestmark = [
     pytest.mark.dynamodb_local,
-    pytest.mark.parametrize("boto_session", ["dynamodb-local"], indirect=True),
+    pytest.mark.parametrize("dynamodb_case", [DYNAMODB_LOCAL], indirect=True),
 ]
 
 SWEEP_TIMEOUT = 60.0  # seconds; DynamoDB Local's sweeper deleted expired items 9 to 10 s after expiry when measured

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "starlette_dynamo_session"
+PACKAGE = Path(__file__).resolve().parents[2] / "starlette_dynamo_session"
 FOREIGN = {"starlette", "botocore", "boto3", "aiohttp", "mypy_boto3_dynamodb"}
 MODULES = sorted(PACKAGE.rglob("*.py"))
 

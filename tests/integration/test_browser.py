@@ -1,8 +1,9 @@
 """The demo in a real browser: Debian's Chromium, driven by Playwright, against ``python -m demo_app``.
 
 The tests take screenshots: the signed-in home page on a desktop and "Your sessions" on a phone. They go to the test's
-temporary folder, so a test run never changes the working tree; ``REFRESH_DOCS=1 venv/bin/pytest tests/test_browser.py``
-writes them to ``docs/demo-signed-in.png`` and ``docs/demo-phone.png`` instead, for the README.
+temporary folder, so a test run never changes the working tree;
+``REFRESH_DOCS=1 venv/bin/pytest tests/integration/test_browser.py`` writes them to ``docs/demo-signed-in.png`` and
+``docs/demo-phone.png`` instead, for the README.
 """
 
 from __future__ import annotations

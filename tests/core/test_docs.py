@@ -46,12 +46,12 @@ from starlette_dynamo_session._dynamodb.user_items import LEASE_NAME, LEASE_SECO
 from starlette_dynamo_session._dynamodb.user_pruning import ENTRY_PREFIX
 from starlette_dynamo_session._dynamodb.users import BATCH_GET_LIMIT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 # "tests/test_x.py::test_name", and the "::test_other" that may follow it in the same sentence.
 REFERENCE = re.compile(r"(tests/[\w/]+\.py)(?:::(\w+))?|::(test_\w+)")
 # Its tests are Starlette's own, fetched when it runs: their names are not in the file.
-STARLETTE_SUITE = "tests/test_starlette_suite.py"
+STARLETTE_SUITE = "tests/integration/test_starlette_suite.py"
 
 
 def references(document: Path) -> list[tuple[str, str | None]]:

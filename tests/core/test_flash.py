@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, SessionStore, flash, get_flashed_messages
 from starlette_dynamo_session.testing import MemoryStore
 from tests.conftest import SECRET_KEY, ClientFactory
+from tests.dynamodb.test_concurrency import Barrier, atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic
 from tests.endpoints import update_session
 from tests.support.memory_store import MemoryStore as RecordingStore
-from tests.test_concurrency import Barrier, atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic
 
 
 async def flash_some(request: Request) -> JSONResponse:

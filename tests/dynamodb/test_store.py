@@ -1,4 +1,7 @@
-"""DynamoStore's contract, one test per sentence of its documentation (README and docstrings)."""
+"""DynamoStore's contract, one test per sentence of its documentation (README and docstrings).
+
+Every test runs on each backend; the tests of the store's coroutines (marked ``every_transport``) run on each transport
+case too. The synchronous methods always use the store's botocore client, whatever its transport."""
 
 from __future__ import annotations
 
@@ -25,9 +28,8 @@ from starlette_dynamo_session import (
     StoreUnavailable,
     TableNotFound,
 )
-from tests.conftest import make_client_factory
+from tests.conftest import Recorder, make_client_factory
 from tests.endpoints import later, raw_item, update_session, view_session
-from tests.support.recorder import OperationRecorder
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.literals import KeyTypeType, ScalarAttributeTypeType
@@ -116,7 +118,7 @@ def test_find_returns_none_once_expired_even_before_dynamodb_deletes_it(
     assert store.find("token-1") is None
 
 
-def test_find_is_one_strongly_consistent_get_item(store: DynamoStore, recorder: OperationRecorder) -> None:
+def test_find_is_one_strongly_consistent_get_item(store: DynamoStore, recorder: Recorder) -> None:
     requests: list[dict[str, Any]] = []
     store.client.meta.events.register(
         "provide-client-params.dynamodb.GetItem", lambda params, **_: requests.append(params)
@@ -146,6 +148,7 @@ def test_a_whole_second_expiry_is_its_own_ttl(store: DynamoStore) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_naive_expiry_is_read_as_local_time(store: DynamoStore) -> None:
     naive = datetime.now() + timedelta(minutes=5)
     store.save("token-1", b"data", naive)
@@ -169,12 +172,12 @@ def test_delete_removes_the_session(store: DynamoStore) -> None:
     assert raw_item(store, "token-1") is None
 
 
-def test_deleting_an_unknown_token_is_not_an_error(store: DynamoStore, recorder: OperationRecorder) -> None:
+def test_deleting_an_unknown_token_is_not_an_error(store: DynamoStore, recorder: Recorder) -> None:
     store.delete("never-saved")
     assert recorder.take() == ["DeleteItem"]
 
 
-def test_a_session_over_400_kb_is_refused_before_any_request(store: DynamoStore, recorder: OperationRecorder) -> None:
+def test_a_session_over_400_kb_is_refused_before_any_request(store: DynamoStore, recorder: Recorder) -> None:
     with pytest.raises(SessionTooLarge, match="over DynamoDB's limit of 409600"):
         store.save("token-1", b"x" * MAX_ITEM_BYTES, later())
     assert recorder.take() == []
@@ -186,7 +189,7 @@ def test_a_session_far_beyond_a_cookies_4_kb_is_stored(store: DynamoStore) -> No
     assert store.find("token-1") == data
 
 
-def test_ping_returns_quietly_when_the_table_is_usable(store: DynamoStore, recorder: OperationRecorder) -> None:
+def test_ping_returns_quietly_when_the_table_is_usable(store: DynamoStore, recorder: Recorder) -> None:
     store.ping()
     assert recorder.take() == ["DescribeTable"]
 
@@ -248,7 +251,7 @@ def test_create_table_makes_an_on_demand_table_with_ttl(store: DynamoStore) -> N
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
 
 
-def test_create_table_on_an_existing_table_is_fine(store: DynamoStore, recorder: OperationRecorder) -> None:
+def test_create_table_on_an_existing_table_is_fine(store: DynamoStore, recorder: Recorder) -> None:
     store.save("token-1", b"data", later())
     store.create_table()
     assert store.find("token-1") == b"data"
@@ -261,6 +264,7 @@ def record(data: bytes, version: int, *, expiry: datetime | None = None) -> Stor
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_write_stores_a_record_that_read_returns_to_the_microsecond(store: DynamoStore) -> None:
     written = StoredSession(b'{"a":1}', datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), later(), 1)
     await store.write("token-1", written)
@@ -268,6 +272,7 @@ async def test_write_stores_a_record_that_read_returns_to_the_microsecond(store:
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_the_item_has_the_data_sealed_or_as_it_was_given_and_each_instant_in_its_own_attribute(
     store: DynamoStore,
 ) -> None:
@@ -289,6 +294,7 @@ async def test_the_item_has_the_data_sealed_or_as_it_was_given_and_each_instant_
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_first_write_succeeds_only_when_the_item_is_absent(store: DynamoStore) -> None:
     await store.write("token-1", record(b"first", 1))
     with pytest.raises(SessionConflict):
@@ -297,6 +303,7 @@ async def test_a_first_write_succeeds_only_when_the_item_is_absent(store: Dynamo
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_write_on_a_stale_version_raises_conflict_and_changes_nothing(store: DynamoStore) -> None:
     await store.write("token-1", record(b"v1", 1))
     await store.write("token-1", record(b"v2", 2))
@@ -307,8 +314,9 @@ async def test_a_write_on_a_stale_version_raises_conflict_and_changes_nothing(st
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_lost_write_carries_the_item_that_won_and_costs_one_request(
-    store: DynamoStore, recorder: OperationRecorder
+    store: DynamoStore, recorder: Recorder
 ) -> None:
     await store.write("token-1", record(b"v1", 1))
     winner = record(b"winner", 2)
@@ -321,6 +329,7 @@ async def test_a_lost_write_carries_the_item_that_won_and_costs_one_request(
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_write_on_a_deleted_session_raises_conflict_with_no_current_item(store: DynamoStore) -> None:
     await store.write("token-1", record(b"v1", 1))
     store.delete("token-1")
@@ -331,6 +340,7 @@ async def test_a_write_on_a_deleted_session_raises_conflict_with_no_current_item
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_a_conflict_with_an_expired_item_carries_no_current_item(
     store: DynamoStore, clock: Callable[[float], None]
 ) -> None:
@@ -343,6 +353,7 @@ async def test_a_conflict_with_an_expired_item_carries_no_current_item(
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_save_counts_the_version_on_so_conditional_writers_notice(store: DynamoStore) -> None:
     await store.write("token-1", record(b"v1", 1))
     store.save("token-1", b"plain save", later())
@@ -353,6 +364,7 @@ async def test_save_counts_the_version_on_so_conditional_writers_notice(store: D
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_save_keeps_the_creation_time_of_the_session_it_replaces(store: DynamoStore) -> None:
     created = datetime(2024, 1, 1, tzinfo=UTC)
     await store.write("token-1", StoredSession(b"v1", created, later(), 1))
@@ -362,8 +374,9 @@ async def test_save_keeps_the_creation_time_of_the_session_it_replaces(store: Dy
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_replacing_moves_the_session_to_a_new_token_in_one_transaction(
-    store: DynamoStore, recorder: OperationRecorder
+    store: DynamoStore, recorder: Recorder
 ) -> None:
     await store.write("old", record(b"data", 1))
     recorder.take()
@@ -374,6 +387,7 @@ async def test_replacing_moves_the_session_to_a_new_token_in_one_transaction(
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_replacing_a_session_that_changed_meanwhile_carries_the_item_that_won(store: DynamoStore) -> None:
     await store.write("old", record(b"data", 1))
     changed = record(b"changed", 2)
@@ -386,6 +400,7 @@ async def test_replacing_a_session_that_changed_meanwhile_carries_the_item_that_
 
 
 @pytest.mark.anyio
+@pytest.mark.every_transport
 async def test_remove_deletes_the_session(store: DynamoStore) -> None:
     await store.write("token-1", record(b"data", 1))
     await store.remove("token-1")
@@ -393,9 +408,8 @@ async def test_remove_deletes_the_session(store: DynamoStore) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_record_over_400_kb_is_refused_before_any_request(
-    store: DynamoStore, recorder: OperationRecorder
-) -> None:
+@pytest.mark.every_transport
+async def test_a_record_over_400_kb_is_refused_before_any_request(store: DynamoStore, recorder: Recorder) -> None:
     with pytest.raises(SessionTooLarge):
         await store.write("token-1", record(b"x" * MAX_ITEM_BYTES, 1))
     assert recorder.take() == []

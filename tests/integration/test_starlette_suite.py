@@ -32,7 +32,7 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 
 STARLETTE_VERSION = importlib.metadata.version("starlette")
-CACHE = Path(__file__).parent.parent / ".cache" / f"starlette-{STARLETTE_VERSION}-tests"
+CACHE = Path(__file__).parents[2] / ".cache" / f"starlette-{STARLETTE_VERSION}-tests"
 SUITE_PATH = "tests/middleware/test_session.py"
 FETCH_TIMEOUT = 120  # seconds for pip to download Starlette's sdist
 PARAMETER_SET = type(pytest.param(None))  # what pytest.param(...) makes, in a parametrize list
@@ -40,7 +40,7 @@ PARAMETER_SET = type(pytest.param(None))  # what pytest.param(...) makes, in a p
 # Tests of the suite that exercise only Starlette's own classes, with the reason each is not run.
 EXCLUDED = {
     "test_session_tracks_modification": "checks the `modified` flag of Starlette's own Session class; "
-    "this middleware detects changes by comparing the serialized session instead (tests/test_middleware.py)",
+    "this middleware detects changes by comparing the serialized session instead (tests/core/test_middleware.py)",
 }
 
 

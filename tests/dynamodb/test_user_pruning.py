@@ -18,9 +18,9 @@ from starlette_dynamo_session._core.tokens import digest, new_token
 from starlette_dynamo_session._dynamodb.item import item_size
 from starlette_dynamo_session._dynamodb.user_pruning import PRUNE_AFTER
 from tests.conftest import make_client_factory
+from tests.dynamodb.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
+from tests.dynamodb.test_users import device, listed
 from tests.support.recorder import OperationRecorder
-from tests.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
-from tests.test_users import device, listed
 
 ENDED_SIGN_INS = 3_000  # what that many unlisted sign-ins left in a user item: some 160 KB
 SIGN_INS = 3 * PRUNE_AFTER + 50

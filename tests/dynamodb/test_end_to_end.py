@@ -1,5 +1,6 @@
-"""The middleware on DynamoDB itself (moto and DynamoDB Local; real AWS with TEST_ON_AWS=1): what each request costs
-in DynamoDB calls, and what the stored item holds."""
+"""The middleware on DynamoDB itself (moto and DynamoDB Local; real AWS with TEST_ON_AWS=1), and on each transport
+case (moto's server and DynamoDB Local, over botocore and over aiohttp): what each request costs in DynamoDB calls, and
+what the stored item holds."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from starlette_dynamo_session import DynamoStore, regenerate_session, session_key, set_session_max_age
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, Recorder
 from tests.endpoints import clear_session, raw_item, update_session, view_session
-from tests.support.recorder import OperationRecorder
+
+pytestmark = pytest.mark.every_transport
 
 
 @pytest.fixture(params=[True, False], ids=["sealed", "plain"])
@@ -56,7 +58,7 @@ ROUTES = [
 
 
 def test_each_kind_of_request_costs_the_documented_dynamodb_calls(
-    dynamo_client_factory: ClientFactory, recorder: OperationRecorder
+    dynamo_client_factory: ClientFactory, recorder: Recorder
 ) -> None:
     client = dynamo_client_factory(ROUTES)
     costs = {}
@@ -112,7 +114,7 @@ def test_the_session_key_is_the_items_key_and_not_the_token(
 
 
 def test_an_idle_session_is_refreshed_on_dynamodb_once_a_tenth_of_its_window_has_passed(
-    dynamo_client_factory: ClientFactory, recorder: OperationRecorder, monkeypatch: pytest.MonkeyPatch
+    dynamo_client_factory: ClientFactory, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = dynamo_client_factory(ROUTES, idle_timeout=100)
     client.post("/update", json={"user": "ada"})
@@ -137,7 +139,7 @@ def test_an_expired_item_is_an_empty_session_before_dynamodb_deletes_it(
 
 
 def test_a_skipped_path_with_a_session_cookie_costs_no_dynamodb_call(
-    dynamo_client_factory: ClientFactory, recorder: OperationRecorder
+    dynamo_client_factory: ClientFactory, recorder: Recorder
 ) -> None:
     client = dynamo_client_factory(ROUTES, skip_paths=["/static"])
     client.post("/update", json={"user": "ada"})

@@ -31,6 +31,7 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.tokens import TokenSigner, new_token
+from tests.conftest import DYNAMODB_LOCAL
 from tests.support.dynamodb_local import DynamoDBLocal, start_dynamodb_local
 from tests.support.faults import FaultInjector
 from tests.support.processes import ServerProcess, running_server, uvicorn_command, wait_until
@@ -255,7 +256,7 @@ def client_for(store: DynamoStore) -> TestClient:
     return TestClient(Starlette(routes=routes, middleware=middleware))
 
 
-ON_DYNAMODB_LOCAL_ONLY = pytest.mark.parametrize("boto_session", ["dynamodb-local"], indirect=True)
+ON_DYNAMODB_LOCAL_ONLY = pytest.mark.parametrize("dynamodb_case", [DYNAMODB_LOCAL], indirect=True)
 THROTTLES = pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # A link or an image in the README that points into docs/: "](docs/x.md)", "](docs/x.md#part)", 'src="docs/x.png"'.
 DOCS_LINK = re.compile(r'(?:\]\(|src="|href=")(docs/[^)"#\s]+)')
 
