@@ -122,21 +122,8 @@ def parametrizes_the_case(test: pytest.Function) -> bool:
 # ([moto-sealed-find]), as when it was the first fixture parameter.
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "dynamodb_case" not in metafunc.fixturenames or parametrizes_the_case(metafunc.definition):
-        return
-    cases = dynamodb_cases(metafunc.definition)
-    if "seal_data" not in metafunc.fixturenames:
-        metafunc.parametrize("dynamodb_case", cases, indirect=True)
-        return
-    # The item's layout is the backends' concern: they run sealed and plain, the transport cases sealed (the
-    # default), which carry the same requests either way.
-    combined = [
-        pytest.param(case.values[0], sealed, id=f"{case.id}-{name}", marks=case.marks)
-        for case in cases
-        for sealed, name in ((True, "sealed"), (False, "plain"))
-        if sealed or case.values[0] not in PROXIED_CASES
-    ]
-    metafunc.parametrize(("dynamodb_case", "seal_data"), combined, indirect=["dynamodb_case"])
+    if "dynamodb_case" in metafunc.fixturenames and not parametrizes_the_case(metafunc.definition):
+        metafunc.parametrize("dynamodb_case", dynamodb_cases(metafunc.definition), indirect=True)
 
 
 @pytest.fixture
