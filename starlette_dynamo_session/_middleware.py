@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from starlette_dynamo_session._core.events import SessionEvent, listening, notify, refusal
-from starlette_dynamo_session._core.exceptions import SessionError, SessionTooLarge
+from starlette_dynamo_session._core.exceptions import SessionError
 from starlette_dynamo_session._core.http import SessionHttp, refusal_response
 from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.lifetimes import DEFAULT_MAX_AGE, Lifetime
@@ -173,8 +173,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, exc: SessionError,
     """Answer a request whose session (under ``token``, if any) could not be loaded or saved, without touching the
     stored data, and tell the listeners why."""
     notify(refusal(exc, None if token is None else digest(token)))
-    logger.error("session not saved: %s" if isinstance(exc, SessionTooLarge) else "session store unavailable: %s", exc)
     answer = refusal_response(exc)
+    logger.error("%s: %s", answer.log, exc)
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": answer.websocket_code, "reason": "session store unavailable"})
         return

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.testclient import TestClient
 
 from starlette_dynamo_session import DynamoStore
 
@@ -40,3 +41,10 @@ def raw_item(store: DynamoStore, token: str) -> dict[str, Any] | None:
     key = {store.token_name: {"S": store.key(token)}}
     item = store.client.get_item(TableName=store.table_name, Key=key, ConsistentRead=True).get("Item")
     return dict(item) if item is not None else None
+
+
+def key_of(client: TestClient) -> str:
+    """The session key the app behind ``client`` reports at its ``/whoami`` route."""
+    key = client.get("/whoami").json()["key"]
+    assert isinstance(key, str)
+    return key

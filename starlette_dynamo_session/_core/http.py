@@ -35,11 +35,12 @@ class Incoming:
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """How to answer a request whose session could not be loaded or saved: the HTTP status, its text, its headers,
-    and the WebSocket close code."""
+    what to log, and the WebSocket close code."""
 
     status: int
     text: str
     headers: dict[str, str]
+    log: str
     websocket_code: int = 1013  # "try again later"
 
 
@@ -148,7 +149,10 @@ def refusal_response(exc: SessionError) -> Refusal:
     """How to answer a request refused for ``exc``: 500 for a session too large to store (retrying will not help),
     503 with ``Retry-After`` for a store that failed. Raises nothing."""
     if isinstance(exc, SessionTooLarge):
-        return Refusal(500, "The session is too large to be saved.", {})
+        return Refusal(500, "The session is too large to be saved.", {}, "session not saved")
     return Refusal(
-        503, "Sessions are unavailable right now. Please retry shortly.", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        503,
+        "Sessions are unavailable right now. Please retry shortly.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        "session store unavailable",
     )

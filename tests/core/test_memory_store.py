@@ -28,6 +28,7 @@ from starlette_dynamo_session import (
 )
 from starlette_dynamo_session.testing import MemoryStore
 from tests.conftest import SECRET_KEY
+from tests.endpoints import key_of
 
 pytestmark = pytest.mark.anyio
 
@@ -68,12 +69,6 @@ def device(store: MemoryStore, user: str = "ada", agent: str = "Browser A", **op
     client = TestClient(app, headers={"User-Agent": agent})
     assert client.post(f"/sign-in?user={user}").status_code == 200
     return client
-
-
-def key_of(client: TestClient) -> str:
-    key = client.get("/whoami").json()["key"]
-    assert isinstance(key, str)
-    return key
 
 
 async def test_a_sessions_key_is_the_digest_dynamostore_keys_it_by() -> None:

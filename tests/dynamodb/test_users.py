@@ -31,7 +31,7 @@ from starlette_dynamo_session import (
 from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL
 from tests.conftest import SECRET_KEY, ClientFactory, Recorder
 from tests.dynamodb.test_concurrency import atomic_moto_writes  # noqa: F401 - autouse: moto's writes, atomic as DynamoDB's
-from tests.endpoints import clear_session, raw_item, update_session, view_session
+from tests.endpoints import clear_session, key_of, raw_item, update_session, view_session
 from tests.support.memory_store import MemoryStore
 
 pytestmark = pytest.mark.every_transport
@@ -77,12 +77,6 @@ def device(factory: ClientFactory, user: str = "ada", *, agent: str = "Browser A
     client.headers["User-Agent"] = agent
     assert client.post(f"/sign-in?user={user}").status_code == 200
     return client
-
-
-def key_of(client: TestClient) -> str:
-    key = client.get("/whoami").json()["key"]
-    assert isinstance(key, str)
-    return key
 
 
 def listed(store: DynamoStore, user: str) -> list[SessionInfo]:

@@ -5,23 +5,19 @@ the test session; ``moto_server_session`` is a ``boto3.Session`` whose DynamoDB 
 ``AWS_ENDPOINT_URL_DYNAMODB``) and which drops the tables the test created. Unlike ``mock_aws``, the server answers
 real HTTP, so the aiohttp transport can reach it.
 
-``transport_case`` is a (backend, transport) pair, parametrized over ``TRANSPORT_CASES``; ``transport_proxy`` is a
-``RecordingProxy`` in front of that backend, through which ``transport_session``'s clients go; and
-``transport_store`` is a store of that transport on a fresh table of that backend. A test module overrides
-``boto_session``, ``recorder`` and ``store`` with these to run the store's tests on every pair.
+``transport_proxy`` is a ``RecordingProxy`` in front of the backend of the test's ``transport_case`` (one of
+``TRANSPORT_CASES``, given by the root conftest), through which ``transport_session``'s clients go.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from typing import Literal, cast
+from typing import cast
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from starlette_dynamo_session import DynamoStore
 from tests.support.dynamodb_local import drop_created_tables
 from tests.support.loopback import RecordingProxy
 
@@ -53,12 +49,6 @@ def moto_server_session(moto_server_endpoint: str, monkeypatch: pytest.MonkeyPat
     yield from drop_created_tables(boto3.Session())
 
 
-@pytest.fixture(params=TRANSPORT_CASES)
-def transport_case(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """This test's (backend, transport): ``("moto-server" | "dynamodb-local", "botocore" | "aiohttp")``."""
-    return cast(tuple[str, str], request.param)
-
-
 @pytest.fixture
 def transport_proxy(transport_case: tuple[str, str], request: pytest.FixtureRequest) -> Iterator[RecordingProxy]:
     """A recording proxy in front of this test's backend, stopped after the test."""
@@ -72,15 +62,3 @@ def transport_session(transport_proxy: RecordingProxy, monkeypatch: pytest.Monke
     """A boto3 Session whose DynamoDB clients go through ``transport_proxy``; the tables it creates are dropped."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", transport_proxy.url)
     yield from drop_created_tables(boto3.Session())
-
-
-@pytest.fixture
-def transport_store(
-    transport_case: tuple[str, str], transport_session: boto3.Session, transport_proxy: RecordingProxy
-) -> DynamoStore:
-    """A store of this test's transport on an existing, empty table of its own; the proxy's record starts empty."""
-    transport: Literal["botocore", "aiohttp"] = "aiohttp" if transport_case[1] == "aiohttp" else "botocore"
-    store = DynamoStore(transport_session, table_name=f"test-sessions-{uuid.uuid4().hex}", transport=transport)
-    store.create_table()
-    transport_proxy.take()
-    return store
