@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
+from harness.environment import FAKE_CREDENTIALS
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session.__main__ import main
-from tests.support.environment import FAKE_CREDENTIALS
 from tests.test_users import ROUTES
 
 
