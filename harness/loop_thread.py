@@ -1,5 +1,6 @@
-"""An asyncio event loop in a daemon thread of its own, for servers that synchronous code starts, drives and stops:
-the proxies of ``harness.proxy``, and the tests' loopback servers."""
+"""What runs in the background of synchronous code, from ``start()`` until ``stop()`` (``Background``), and the
+asyncio event loop in a daemon thread of its own (``LoopThread``) that the proxies of ``harness.proxy`` and the tests'
+loopback servers run on."""
 
 from __future__ import annotations
 
@@ -14,9 +15,28 @@ CALL_TIMEOUT = 10.0  # seconds for a coroutine given to ``run`` to finish, by de
 T = TypeVar("T")
 
 
-class LoopThread:
-    """An event loop that runs in a thread named ``name`` from ``start()`` until ``close()`` (or as a context
-    manager). ``run`` runs a coroutine on it from another thread and returns its result. On ``close``, what still runs
+class Background:
+    """Runs from ``start()`` until ``stop()``, or for the block of a ``with`` statement."""
+
+    def start(self) -> object:
+        """Start running."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop running."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class LoopThread(Background):
+    """An event loop that runs in a thread named ``name`` from ``start()`` until ``stop()`` (or as a context
+    manager). ``run`` runs a coroutine on it from another thread and returns its result. On ``stop``, what still runs
     on the loop is cancelled, as ``asyncio.run`` does on the way out."""
 
     def __init__(self, name: str) -> None:
@@ -40,20 +60,13 @@ class LoopThread:
             raise RuntimeError(f"the event loop of thread {self._thread.name!r} is not running")
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop the loop, cancelling what still runs on it, and end the thread. A second call does nothing."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             self._loop = None
             loop.call_soon_threadsafe(stopping.set)
             self._thread.join(START_TIMEOUT)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
     def _run(self) -> None:
         asyncio.run(self._serve())

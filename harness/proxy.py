@@ -14,18 +14,16 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit
 
-from harness.loop_thread import LoopThread
+from harness.loop_thread import Background, LoopThread
 from harness.processes import HOST
 
 MAX_CONNECTIONS = 256  # per proxy: more than any store's pool
 MAX_BODY = 1 << 20  # bytes: a DynamoDB request body is at most a few hundred KB
 
 
-class Proxy:
+class Proxy(Background):
     """Passes the requests it gets on ``port`` (from ``start()`` until ``stop()``, or as a context manager) to
     ``upstream`` (``http://127.0.0.1:PORT``), each ``delay`` seconds late. ``operations`` lists the operations of the
     requests passed on since the last ``take()``; ``snapshot()`` counts them since the start."""
@@ -76,14 +74,7 @@ class Proxy:
         """Stop listening and close every connection (and the proxy's own event loop if it has one)."""
         self._loop.run(self._close())
         if self._own_loop:
-            self._loop.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+            self._loop.stop()
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._accept, HOST, 0)

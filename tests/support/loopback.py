@@ -12,13 +12,12 @@ import json
 import ssl
 from binascii import crc32
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from harness.loop_thread import LoopThread
+from harness.loop_thread import Background, LoopThread
 from harness.processes import HOST
 from harness.proxy import Proxy
 
@@ -29,7 +28,7 @@ Serve = Callable[[Handler], str]
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 
-class LoopbackServer:
+class LoopbackServer(Background):
     """Serves ``handler`` on a free port of 127.0.0.1 from ``start()`` until ``stop()`` (or as a context manager)."""
 
     def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> None:
@@ -50,14 +49,7 @@ class LoopbackServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             self._loop.run(runner.cleanup())
-        self._loop.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+        self._loop.stop()
 
     async def _serve(self) -> str:
         app = web.Application()
