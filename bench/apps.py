@@ -4,7 +4,7 @@
   ``starsessions`` (with its ``InMemoryStore``), ``dynamo`` (``DynamoSessionMiddleware`` on the default botocore
   transport) or ``dynamo-aiohttp`` (the same on ``transport="aiohttp"``); for the last two, ``BENCH_TABLE``,
   ``BENCH_POOL`` (``max_pool_connections``, if set) and ``BENCH_IDLE_TIMEOUT``. Their DynamoDB requests go to
-  ``AWS_ENDPOINT_URL_DYNAMODB``: a ``bench.proxy`` that counts them (and may slow them down).
+  ``AWS_ENDPOINT_URL_DYNAMODB``: a ``harness.proxy`` that counts them (and may slow them down).
 * Routes: ``/anon`` (no session), ``/read``, ``/write`` (a new session of ``SESSION_BYTES``), ``/change`` (one
   key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), ``/raw`` (the floor: one
   ``store.read`` of a seeded session, outside the middleware), and ``/_ops``: starsessions' store calls so far.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
-from bench.processes import stop
+from harness.processes import stop_process
 
 COMMAND_TIMEOUT = 300.0  # seconds: no command runs longer
 
@@ -135,7 +135,7 @@ class LoadWorker:
 
     def close(self) -> None:
         """Stop it by its PID."""
-        stop(self.process)
+        stop_process(self.process)
         for pipe in (self.process.stdin, self.process.stdout):
             cast(IO[bytes], pipe).close()
 

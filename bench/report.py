@@ -10,8 +10,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.processes import ROOT
 from bench.results import EXPECTED_DYNAMO_OPS, Results, Sample, median
+from harness.processes import ROOT
 
 MARKDOWN, CHART = "benchmarks.md", "benchmarks.png"
 MARKER = "<!-- Everything below is written by scripts/bench (bench/report.py). -->"

@@ -1,7 +1,7 @@
 """The benchmark run, what ``scripts/bench`` does: ``python -m bench.run [--quick] [--rounds N] [--out DIR]``.
 
 It starts DynamoDB Local, one uvicorn server per variant (``bench.apps``), each DynamoDB variant behind a counting
-proxy (``bench.proxy``), drives them from a separate load-generator process (``bench.load``) round after round,
+proxy (``harness.proxy``), drives them from a separate load-generator process (``bench.load``) round after round,
 checks the event loop under a slow store on both transports and the idle refresh, and writes the results as JSON
 and as ``benchmarks.md`` and ``benchmarks.png`` (``bench.report``).
 
@@ -31,9 +31,10 @@ import boto3
 from bench import report
 from bench.apps import LIFETIME, RAW_ITEMS, SESSION_BYTES, TRANSPORTS, VARIANTS, raw_token
 from bench.load import LoadWorker, Result
-from bench.processes import ROOT, Server, cpu_seconds, dynamodb_local, environment, serve
-from bench.proxy import Proxy, proxies
+from bench.processes import Server, dynamodb_local, environment, serve
 from bench.results import Results, Sample, median, percentile
+from harness.processes import ROOT, cpu_seconds
+from harness.proxy import Proxy, proxies
 from starlette_dynamo_session import IDLE_REFRESH_FRACTION, DynamoStore
 
 # The first write makes the sessions that read, change and clear then use: one session per request. "raw" (the

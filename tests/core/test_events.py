@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from harness.processes import ROOT
 from starlette_dynamo_session import (
     DynamoSessionMiddleware,
     DynamoStore,
@@ -37,7 +38,6 @@ from tests.conftest import ClientFactory, make_client_factory
 from tests.endpoints import clear_session, update_session, view_session
 from tests.support.faults import FaultInjector
 from tests.support.memory_store import MemoryStore
-from tests.support.processes import ROOT
 
 
 async def regenerate(request: Request) -> JSONResponse:

@@ -13,10 +13,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
+from harness.environment import FAKE_CREDENTIALS
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session.__main__ import main
 from tests.dynamodb.test_users import ROUTES
-from tests.support.environment import FAKE_CREDENTIALS
 
 
 def test_create_table_creates_the_table_with_ttl(aws: None, capsys: pytest.CaptureFixture[str]) -> None:

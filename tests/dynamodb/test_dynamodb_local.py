@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from harness.processes import wait_until
 from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge, item_size
 from starlette_dynamo_session._dynamodb.sealing import SEALING_OVERHEAD
 from tests.conftest import DYNAMODB_LOCAL
 from tests.endpoints import raw_item
-from tests.support.processes import wait_until
 from tests.support.recorder import OperationRecorder
 
 pytestmark = [

@@ -17,9 +17,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from harness.processes import ROOT
 from starlette_dynamo_session import DynamoStore, StoredSession, StoreUnavailable
 from tests.support.faults import FaultInjector
-from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.anyio
 

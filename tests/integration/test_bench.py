@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.environment import without_aws
+from harness.environment import without_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2, "raw": 1}

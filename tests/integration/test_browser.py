@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
+from harness.processes import ROOT, ServerProcess, running_server, uvicorn_command
 from tests.support.demo import demo_environment, run_demo
-from tests.support.processes import ROOT, ServerProcess, running_server, uvicorn_command
 
 pytestmark = pytest.mark.browser
 

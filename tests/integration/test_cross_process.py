@@ -18,8 +18,8 @@ import boto3
 import httpx
 import pytest
 
+from harness.processes import ServerProcess, start_server, uvicorn_command
 from starlette_dynamo_session import DynamoStore
-from tests.support.processes import ServerProcess, start_server, uvicorn_command
 
 pytestmark = pytest.mark.dynamodb_local
 

@@ -20,11 +20,11 @@ from starlette.testclient import TestClient
 
 from demo_app import create_app
 from demo_app.__main__ import choose_backend, configured_session, embedded_session
+from harness.environment import FAKE_CREDENTIALS
+from harness.processes import ROOT, free_port
 from starlette_dynamo_session import DynamoStore, item_size
 from tests.conftest import SECRET_KEY
 from tests.support.demo import SHUTDOWN_TIMEOUT, demo_command, demo_environment, run_demo
-from tests.support.environment import FAKE_CREDENTIALS
-from tests.support.processes import ROOT, free_port
 from tests.support.recorder import OperationRecorder
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}

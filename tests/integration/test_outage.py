@@ -28,13 +28,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from harness.dynamodb_local import DynamoDBLocal, start_dynamodb_local
+from harness.processes import ServerProcess, running_server, uvicorn_command, wait_until
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 from starlette_dynamo_session._core.http import RETRY_AFTER_SECONDS
 from starlette_dynamo_session._core.tokens import TokenSigner, new_token
 from tests.conftest import DYNAMODB_LOCAL
-from tests.support.dynamodb_local import DynamoDBLocal, start_dynamodb_local
 from tests.support.faults import FaultInjector
-from tests.support.processes import ServerProcess, running_server, uvicorn_command, wait_until
 from tests.support.recorder import OperationRecorder
 
 SECRET_KEY = "outage-secret"

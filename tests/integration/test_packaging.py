@@ -1,5 +1,6 @@
 """What the packages ship: the sdist and the wheel, built with hatchling (the build backend) into a temporary folder,
-no network. Both carry the license; the sdist carries every file of docs/ that the README links to."""
+no network. Both carry the license; the wheel nothing but the package, the sdist also the tests with what they import
+and run, and every file of docs/ that the README links to."""
 
 from __future__ import annotations
 
@@ -61,3 +62,20 @@ def test_the_sdist_ships_every_docs_file_the_readme_links_to(packages: dict[str,
     linked = set(DOCS_LINK.findall((ROOT / "README.md").read_text()))
     assert {"docs/benchmarks.md", "docs/benchmarks.png", "docs/security.md"} <= linked  # the pattern finds links
     assert linked - sdist_files(packages["sdist"]) == set()
+
+
+def test_the_wheel_ships_the_package_alone(packages: dict[str, Path]) -> None:
+    with zipfile.ZipFile(packages["wheel"]) as archive:
+        folders = {name.partition("/")[0] for name in archive.namelist()}
+    assert {folder for folder in folders if not folder.endswith(".dist-info")} == {"starlette_dynamo_session"}
+
+
+def test_the_sdist_ships_the_tests_with_the_harness_and_the_benchmarks_they_run(packages: dict[str, Path]) -> None:
+    files = sdist_files(packages["sdist"])
+    assert {
+        "tests/conftest.py",
+        "harness/proxy.py",
+        "bench/run.py",
+        "demo_app/app.py",
+        "scripts/dynamodb-local",
+    } <= files

@@ -41,8 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from harness.processes import running_server, uvicorn_command
 from starlette_dynamo_session import DynamoStore
-from tests.support.processes import running_server, uvicorn_command
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.environment import without_aws
-from tests.support.processes import ServerProcess, start_server
+from harness.environment import without_aws
+from harness.processes import ServerProcess, start_server
 
 SHUTDOWN_TIMEOUT = 30.0  # seconds for the demo to stop after Ctrl-C; generous for a loaded CI machine
 

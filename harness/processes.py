@@ -1,5 +1,6 @@
-"""Processes the tests start: a free port on 127.0.0.1, the one wait-until-ready loop, and HTTP servers (uvicorn,
-``python -m demo_app``) run as subprocesses and stopped by their PIDs."""
+"""Processes the tests and the benchmark start: a free port on 127.0.0.1, the one wait-until-ready loop, HTTP servers
+(uvicorn, ``python -m demo_app``) run as subprocesses in process groups of their own and stopped by their PIDs, and
+the CPU time a process has used."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"  # every server a test starts listens here, and only here
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # every server the tests or the benchmark start listens here, and only here
 READY_TIMEOUT = 60.0  # seconds for a server to answer after it starts; generous for a loaded 2-core machine
 STOP_TIMEOUT = 10.0  # seconds for a process to exit after its signal, before it is killed
 START_ATTEMPTS = 3  # another process may take the free port between the probe and the server's bind
@@ -87,6 +88,11 @@ class ServerProcess:
     process: subprocess.Popen[bytes] = field(repr=False)
     log: Path
     stopped: bool = field(default=False, repr=False)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.url.rpartition(":")[2])
 
     @property
     def pid(self) -> int:
@@ -173,3 +179,9 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) that process ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,68 @@
+"""The harness that the tests and the benchmark share, on what only the benchmark uses otherwise: the proxy's counts
+by operation, its delay, proxies sharing one event loop, and a process's CPU time."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from harness.processes import cpu_seconds
+from harness.proxy import Proxy, proxies
+from tests.support.loopback import LoopbackServer, answer
+
+DELAY = 0.2  # seconds
+
+
+async def list_tables(request: web.Request) -> web.Response:
+    await request.read()
+    return answer({"TableNames": []})
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """The URL of a server that answers every request as DynamoDB answers ListTables."""
+    with LoopbackServer(list_tables) as server:
+        yield server.url
+
+
+def send(url: str, operation: str) -> int:
+    """POST a DynamoDB request of ``operation`` to ``url``; its answer's status."""
+    headers = {"X-Amz-Target": f"DynamoDB_20120810.{operation}"}
+    return httpx.post(url, content=b"{}", headers=headers, trust_env=False).status_code
+
+
+def test_the_proxy_lists_and_counts_the_operations_it_passes_on(upstream: str) -> None:
+    with Proxy(upstream) as proxy:
+        assert [send(proxy.url, operation) for operation in ("GetItem", "PutItem", "GetItem")] == [200, 200, 200]
+        assert proxy.take() == ["GetItem", "PutItem", "GetItem"]
+        assert proxy.take() == []
+        assert proxy.snapshot() == {"GetItem": 2, "PutItem": 1}
+
+
+def test_proxies_on_one_event_loop_each_hold_a_request_their_own_delay(upstream: str) -> None:
+    with proxies(upstream) as start:
+        slow, fast = start(DELAY), start(0.0)
+        began = time.monotonic()
+        assert send(slow.url, "GetItem") == 200
+        assert time.monotonic() - began >= DELAY
+        assert send(fast.url, "UpdateItem") == 200
+        assert (slow.snapshot(), fast.snapshot()) == ({"GetItem": 1}, {"UpdateItem": 1})
+
+
+def test_the_proxy_closes_the_connection_of_a_chunked_request_without_passing_it_on(upstream: str) -> None:
+    headers = {"X-Amz-Target": "DynamoDB_20120810.GetItem"}
+    with Proxy(upstream) as proxy, pytest.raises(httpx.TransportError):
+        httpx.post(proxy.url, content=iter([b"{}"]), headers=headers, trust_env=False)
+    assert proxy.take() == []
+
+
+def test_cpu_seconds_count_the_cpu_time_a_process_has_used() -> None:
+    before, spun = cpu_seconds(os.getpid()), time.process_time()
+    while time.process_time() - spun < 0.1:
+        pass
+    assert cpu_seconds(os.getpid()) - before >= 0.05
