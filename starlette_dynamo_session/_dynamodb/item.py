@@ -32,10 +32,10 @@ class ItemLayout:
     """The attribute names of a session item, and the conversions between items and ``StoredSession`` records.
 
     The key is the token's digest (S); the data is sealed under the token (B), or stored as it is when ``sealed`` is
-    false; ``created`` and ``expiry`` are epoch
-    seconds with six decimals (N); the TTL is the expiry in whole seconds, rounded up (N); the version is a count (N);
-    a session's own lifetime is seconds (N), or NULL for a browser session, and absent for the middleware's; a
-    bound session also carries its user's attributes (``_binding``).
+    false; ``created`` and ``expiry`` are epoch seconds with six decimals (N); the TTL is the expiry in whole
+    seconds, rounded up (N); the version is a count (N); a session's own lifetime is seconds (N), or NULL for a
+    browser session, and absent for the middleware's; a bound session also carries its user's attributes
+    (``binding``). Instants are converted, and expiries compared with the clock, by ``attributes``.
     """
 
     token: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -22,7 +22,7 @@ from starlette_dynamo_session._core.tokens import digest
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb import table
 from starlette_dynamo_session._dynamodb.answers import check_answers
-from starlette_dynamo_session._dynamodb.connect import TransportName, connect
+from starlette_dynamo_session._dynamodb.connect import connect
 from starlette_dynamo_session._dynamodb.defaults import (
     DEFAULT_CREATED_NAME,
     DEFAULT_DATA_NAME,
@@ -108,7 +108,7 @@ class DynamoStore(StoreSettings):
         version_name: str = DEFAULT_VERSION_NAME,
         max_age_name: str = DEFAULT_MAX_AGE_NAME,
         config: Config | None = None,
-        transport: TransportName = "auto",
+        transport: Literal["auto", "botocore", "aiohttp"] = "auto",
         seal_data: bool = True,
     ) -> None:
         names = (token_name, data_name, expiry_name, ttl_name, created_name, version_name, max_age_name)

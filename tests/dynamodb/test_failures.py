@@ -202,6 +202,7 @@ def test_every_mapped_error_code_raises_its_exception_with_the_code_and_cause(
         stubber.add_client_error("get_item", service_error_code=code)
         moto_store.find("token")
     assert code in str(raised.value)
+    assert raised.value.code == code
     assert isinstance(raised.value.__cause__, ClientError)
 
 
@@ -218,13 +219,14 @@ async def test_a_cancelled_transaction_raises_the_exception_its_reasons_map_to(
     moto_store: DynamoStore, reasons: list[dict[str, str]], error: type[SessionError]
 ) -> None:
     record = StoredSession(b"{}", datetime.now(UTC), store_expiry(), 2)
-    with Stubber(moto_store.client) as stubber, pytest.raises(error):
+    with Stubber(moto_store.client) as stubber, pytest.raises(error) as raised:
         stubber.add_client_error(
             "transact_write_items",
             service_error_code="TransactionCanceledException",
             modeled_fields={"CancellationReasons": reasons},
         )
         await moto_store.write("new", record, replacing="old")
+    assert raised.value.code == "TransactionCanceledException"
 
 
 @pytest.mark.anyio
