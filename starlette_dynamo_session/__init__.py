@@ -10,7 +10,7 @@ from starlette_dynamo_session._core.exceptions import (
     TableNotFound,
 )
 from starlette_dynamo_session._core.lifetimes import IDLE_REFRESH_FRACTION
-from starlette_dynamo_session._core.records import SessionStore, StoredSession
+from starlette_dynamo_session._core.records import Forwarded, SessionStore, StoredSession
 from starlette_dynamo_session._core.session import Session
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
@@ -25,6 +25,7 @@ __all__ = [
     "DynamoSessionMiddleware",
     "DynamoStore",
     "flash",
+    "Forwarded",
     "get_flashed_messages",
     "IDLE_REFRESH_FRACTION",
     "item_size",

@@ -17,6 +17,7 @@ from starlette_dynamo_session._core.http import SessionHttp, refusal_response
 from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.lifetimes import DEFAULT_MAX_AGE, Lifetime
 from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionStore
+from starlette_dynamo_session._core.rotation import DEFAULT_ROTATION_GRACE, Rotation
 from starlette_dynamo_session._core.session import STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._core.tokens import TokenSigner, digest
 from starlette_dynamo_session._keys import SecretKey, key_texts
@@ -60,11 +61,18 @@ class DynamoSessionMiddleware:
       is an empty session, and costs no store call.
     * **record_client** - *(optional)* whether a bound session records the client's ``User-Agent`` (truncated)
       and IP address (the ASGI client address) when it is bound; ``True`` by default.
+    * **rotate_token_every** - *(optional)* seconds after which a session's token is replaced by a new one at its
+      next request (data, lifetime and user binding kept; the response carries the new token). ``None`` (the
+      default) never rotates.
+    * **rotation_grace** - *(optional)* seconds during which a rotated token still opens the same session (requests
+      in flight, other tabs); 30 by default. A rotated token presented later is a replay: the session ends for
+      every holder and a ``"token_replayed"`` event is sent.
 
     Raises ``ValueError`` for an invalid cookie or header name, no secret key, a ``max_age`` beyond 100 years either
     way, an ``idle_timeout`` that is not positive or is beyond 100 years, a ``skip_paths`` entry that does not start
-    with ``/``, a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions, or an
-    empty ``import_cookie_sessions`` key.
+    with ``/``, a ``max_sessions_per_user`` below 1 or with a store that cannot list and revoke sessions, an
+    empty ``import_cookie_sessions`` key, a ``rotate_token_every`` that is not a positive whole number or ``None``,
+    or a ``rotation_grace`` that is not a whole number at least 0 and smaller than ``rotate_token_every``.
     """
 
     def __init__(
@@ -86,6 +94,8 @@ class DynamoSessionMiddleware:
         max_sessions_per_user: int | None = None,
         record_client: bool = True,
         import_cookie_sessions: SecretKey | Sequence[SecretKey] | None = None,
+        rotate_token_every: int | None = None,
+        rotation_grace: int = DEFAULT_ROTATION_GRACE,
     ) -> None:
         if max_age is not None and abs(max_age) > MAX_LIFETIME:
             raise ValueError(f"max_age must be at most 100 years ({MAX_LIFETIME} seconds) either way, or None")
@@ -110,6 +120,7 @@ class DynamoSessionMiddleware:
             Lifetime(max_age, idle_timeout),
             max_sessions_per_user=max_sessions_per_user,
             record_client=record_client,
+            rotation=Rotation(rotate_token_every, rotation_grace),
         )
         self.legacy = None if import_cookie_sessions is None else CookieSessionReader(import_cookie_sessions, max_age)
         self.on_event = on_event

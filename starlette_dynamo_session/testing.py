@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.exceptions import ConflictReason, SessionConflict
-from starlette_dynamo_session._core.records import StoredSession
+from starlette_dynamo_session._core.records import Forwarded, StoredSession
+from starlette_dynamo_session._core.rotation import MAX_FORWARDS
 from starlette_dynamo_session._core.tokens import digest
 from starlette_dynamo_session._core.users import SessionInfo, check_user_id
 from starlette_dynamo_session._dynamodb.item import ItemLayout
@@ -31,7 +32,8 @@ class MemoryStore:
     It follows ``DynamoStore``'s rules for everything the middleware and the users' API use: versioned writes (a
     request that lost a race merges its changes, as on DynamoDB), expiry checked on every read, each session's own
     lifetime, DynamoDB's 400 KB item limit (``SessionTooLarge``), sessions bound to users with ``list_sessions``,
-    ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user``. Sessions are keyed by the same digest of the
+    ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user``, and rotated tokens that forward to their
+    successor (``rotate_token_every``). Sessions are keyed by the same digest of the
     token (``key``). It is never shared between processes, and its sessions end with the process.
 
     Safe to share between the requests and event loops of one process.
@@ -40,13 +42,18 @@ class MemoryStore:
     def __init__(self) -> None:
         self._records: dict[str, StoredSession] = {}  # by token
         self._tokens: dict[str, str] = {}  # the token of each session, by key
+        self._forwards: dict[str, tuple[Forwarded, datetime]] = {}  # rotated tokens: where to and until when
 
     def key(self, token: str) -> str:
         """A session's public id: the SHA-256 digest of its token, base64url without padding, as ``DynamoStore``'s."""
         return digest(token)
 
-    async def read(self, token: str) -> StoredSession | None:
-        """The session stored under ``token``, or ``None`` when it is unknown or has expired."""
+    async def read(self, token: str) -> StoredSession | Forwarded | None:
+        """The session stored under ``token``, or ``None`` when it is unknown or has expired; ``Forwarded`` when
+        ``token`` was rotated and its forwarding item has not expired."""
+        forwarded = self._forwarded(token)
+        if forwarded is not None:
+            return forwarded
         record = self._records.get(token)
         if record is None:
             return None
@@ -55,27 +62,42 @@ class MemoryStore:
             return None
         return record
 
-    async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+    async def write(
+        self, token: str, record: StoredSession, *, replacing: str | None = None, forward: bool = False
+    ) -> None:
         """Store ``record`` under ``token`` if the session there (or under ``replacing``, which it then replaces) is
-        still at ``record.version - 1`` (absent, for version 1).
+        still at ``record.version - 1`` (absent, for version 1). With ``forward``, ``replacing`` is not forgotten
+        but forwards to ``token`` until ``record.expiry``.
 
-        Raises ``SessionConflict`` carrying the session that won (``None`` when it is gone or has expired), and
-        ``SessionTooLarge`` when DynamoDB would refuse the item for its size.
+        Raises ``SessionConflict`` carrying the session that won (``Forwarded`` when its token was rotated, ``None``
+        when it is gone or has expired), and ``SessionTooLarge`` when DynamoDB would refuse the item for its size.
         """
         _LAYOUT.item(token, record)
-        previous = self._records.get(token if replacing is None else replacing)
+        target = token if replacing is None else replacing
+        forwarded = self._forwarded(target)
+        if forwarded is not None:
+            raise SessionConflict("lost to a rotation of the token", current=forwarded, reason="present")
+        previous = self._records.get(target)
         if (0 if previous is None else previous.version) != record.version - 1:
             current = previous if previous is not None and _is_live(previous) else None
             reason: ConflictReason = "absent" if previous is None else "present"
             raise SessionConflict("lost to a concurrent write", current=current, reason=reason)
         if replacing is not None:
             self._forget(replacing)
+            if forward:
+                self._forwards[replacing] = (Forwarded(token, record.issued), record.expiry)
         self._records[token] = record
         self._tokens[digest(token)] = token
 
     async def remove(self, token: str) -> None:
-        """Delete the session stored under ``token``; an unknown token is not an error."""
-        self._forget(token)
+        """Delete the session stored under ``token``; an unknown token is not an error. A rotated token's forwarding
+        item goes with the session it forwards to (down the chain)."""
+        for _ in range(MAX_FORWARDS + 1):
+            forwarded, _expiry = self._forwards.pop(token, (None, None))
+            self._forget(token)
+            if forwarded is None:
+                return
+            token = forwarded.successor
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions bound to ``user_id``, most recently used first.
@@ -114,6 +136,14 @@ class MemoryStore:
                 await self.revoke(info.key)
                 ended += 1
         return ended
+
+    def _forwarded(self, token: str) -> Forwarded | None:
+        """The live forwarding item of ``token``, if it was rotated (an expired one is forgotten)."""
+        forwarded, expiry = self._forwards.get(token, (None, None))
+        if forwarded is None or expiry is None or expiry.timestamp() <= time.time():
+            self._forwards.pop(token, None)
+            return None
+        return forwarded
 
     def _forget(self, token: str) -> StoredSession | None:
         self._tokens.pop(digest(token), None)

@@ -13,6 +13,10 @@
   ``error_code`` is the AWS error code (``ProvisionedThroughputExceededException``...), or the botocore error's name
   when DynamoDB was not reached (``EndpointConnectionError``...).
 * ``"too_large"`` - the session was too large to store; the request was answered with 500.
+* ``"rotated"`` - ``rotate_token_every`` gave a session a new token; ``previous_key`` is its old key, whose item now
+  forwards to the new one for ``rotation_grace`` seconds.
+* ``"token_replayed"`` - a request presented a rotated token after its grace: the session was ended for every
+  holder; ``session_key`` is the key of its current token (the key ``list_sessions`` showed).
 * ``"revoked"`` - ``revoke``, ``revoke_all`` or ``max_sessions_per_user`` ended a live session of a user (seen by
   ``on_event`` when it happens inside a request; always counted in the metrics).
 
@@ -52,6 +56,8 @@ EventKind = Literal[
     "too_large",
     "revoked",
     "imported",
+    "rotated",
+    "token_replayed",
 ]
 # Bucket boundaries for the store latency histogram, in seconds: a DynamoDB call takes milliseconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -61,7 +67,7 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1,
 class SessionEvent:
     """One thing the middleware did to a session: its ``kind`` (see ``on_event`` in the README), the session's key
     (the digest that keys its item; ``None`` for a session never stored), and, by kind, the previous key
-    (``"regenerated"``), the number of write attempts (``"conflict_merged"``) or the AWS error code
+    (``"regenerated"``, ``"rotated"``), the number of write attempts (``"conflict_merged"``) or the AWS error code
     (``"store_failure"``). It never holds the token or the data."""
 
     kind: EventKind

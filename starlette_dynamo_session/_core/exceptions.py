@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from starlette_dynamo_session._core.records import StoredSession
+    from starlette_dynamo_session._core.records import Forwarded, StoredSession
 
 __all__ = ["ConflictReason", "SessionConflict", "SessionError", "SessionTooLarge", "StoreUnavailable", "TableNotFound"]
 
@@ -67,15 +67,15 @@ class SessionConflict(SessionError):
 
     ``SessionStore.write`` raises it; the middleware answers it by merging and retrying. ``reason`` says what the
     store learnt (``ConflictReason``). When it returned the item that won (``item_returned``: the reason is
-    ``"absent"`` or ``"present"``), ``current`` is that session, or ``None`` when it was deleted, has expired or is
-    no session; otherwise the caller has to read it again.
+    ``"absent"`` or ``"present"``), ``current`` is that session (``Forwarded`` when its token was rotated), or
+    ``None`` when it was deleted, has expired or is no session; otherwise the caller has to read it again.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        current: StoredSession | None = None,
+        current: StoredSession | Forwarded | None = None,
         reason: ConflictReason = "transaction_conflict",
         code: str | None = None,
     ) -> None:

@@ -16,8 +16,9 @@ from starlette_dynamo_session._core.events import SessionEvent, notify
 from starlette_dynamo_session._core.exceptions import SessionConflict, StoreUnavailable
 from starlette_dynamo_session._core.lifetimes import Lifetime
 from starlette_dynamo_session._core.outcomes import Destroyed, Outcome, Refreshed, Unchanged, Written
-from starlette_dynamo_session._core.records import DEFAULT, SessionStore, SessionUser, StoredSession
+from starlette_dynamo_session._core.records import DEFAULT, Forwarded, SessionStore, SessionUser, StoredSession
 from starlette_dynamo_session._core.retries import MERGE
+from starlette_dynamo_session._core.rotation import Rotation, follow, replay
 from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._core.tokens import digest, new_token
 from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
@@ -32,8 +33,8 @@ class SessionLifecycle:
     It is safe to share between concurrent requests: every request's state lives in its ``SessionState``. With
     ``max_sessions_per_user``, binding a session revokes the user's least recently used sessions beyond that many
     (the store must then list and revoke, ``UserSessions``); ``record_client=False`` keeps no user agent or IP
-    address with bound sessions. Raises ``ValueError`` for a ``max_sessions_per_user`` below 1, or with a store
-    that cannot list and revoke.
+    address with bound sessions; ``rotation`` says when tokens rotate (``_core/rotation``: never, by default).
+    Raises ``ValueError`` for a ``max_sessions_per_user`` below 1, or with a store that cannot list and revoke.
     """
 
     def __init__(
@@ -43,8 +44,10 @@ class SessionLifecycle:
         *,
         max_sessions_per_user: int | None = None,
         record_client: bool = True,
+        rotation: Rotation | None = None,
     ) -> None:
         self.store = store
+        self.rotation = Rotation() if rotation is None else rotation
         self.lifetime = lifetime
         self.record_client = record_client
         self.max_sessions_per_user = max_sessions_per_user
@@ -63,12 +66,24 @@ class SessionLifecycle:
         """The session stored under ``token`` (a verified one, or ``None``); empty when there is none.
 
         A token with no live session, or whose data is not a session, starts an empty one: the token itself is
-        never adopted. Raises ``TableNotFound`` or ``StoreUnavailable``.
+        never adopted. A rotated token within its grace loads the session under its current token (``forwarded``);
+        after it, it is a replay (``rotation.replay``): the session ends and this one starts empty. Raises
+        ``TableNotFound`` or ``StoreUnavailable``.
         """
         state = SessionState(Session())
-        record = None if token is None else await self.store.read(token)
+        if token is None:
+            return state
+        record = await self.store.read(token)
+        if isinstance(record, Forwarded):
+            if self.rotation.replayed(record, clock.now()):
+                await replay(self.store, token, record)
+                return state
+            current = await follow(self.store, record)
+            if current is None:
+                return state
+            token, record, state.forwarded = current.token, current.record, True
         data = None if record is None else loads(record.data)
-        if token is not None and record is not None and data is not None:
+        if record is not None and data is not None:
             state.loaded = Loaded(token, record)
             state.session.update(data)
             state.max_age = record.max_age
@@ -102,32 +117,45 @@ class SessionLifecycle:
             return await self._write(
                 dataclasses.replace(state, loaded=None, max_age=own_max_age), new_token(), data, now
             )
-        if state.regenerate or data != loaded.record.data or state.max_age != loaded.record.max_age:
+        rotate = self.rotation.due(loaded.record, now) and not state.regenerate
+        if state.regenerate or rotate or data != loaded.record.data or state.max_age != loaded.record.max_age:
             async with self.turns.turn(loaded.token) as turn:  # one write at a time per session in this process
-                return await self._write(state, new_token() if state.regenerate else loaded.token, data, now, turn)
-        if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now) or _last_seen_due(
-            loaded.record, now
-        ):
+                token = new_token() if state.regenerate or rotate else loaded.token
+                return await self._write(state, token, data, now, turn, forward=rotate)
+        lifetime = self.lifetime.of(loaded.record.max_age)
+        refresh = lifetime.needs_refresh(loaded.record, now) or _last_seen_due(loaded.record, now)
+        if refresh:
             await self._refresh(loaded, now)
-            return Refreshed()
-        return Unchanged()
+        if state.forwarded:  # the client presented a rotated token: it learns the current one
+            return Written(loaded.token, lifetime.cookie_max_age(loaded.record.created, now))
+        return Refreshed() if refresh else Unchanged()
 
     async def _write(
-        self, state: SessionState, token: str, data: bytes, now: datetime, turn: WriteTurn | None = None
+        self,
+        state: SessionState,
+        token: str,
+        data: bytes,
+        now: datetime,
+        turn: WriteTurn | None = None,
+        *,
+        forward: bool = False,
     ) -> Outcome:
         """Store the session (serialized: ``data``) under ``token``, conditionally on the version that was loaded;
         when another request wrote first, apply this request's own changes on top of what it wrote and try again.
         With the session's ``turn``, the changes go on top of what a request of this process stored since this one
-        loaded from the first attempt, and what this one stores is left there for the next."""
+        loaded from the first attempt, and what this one stores is left there for the next. With ``forward``, the
+        loaded token is rotated to ``token`` (its item forwards there); when another request rotated it first,
+        the changes go on top of the session under its successor, with no second rotation."""
         loaded = state.loaded
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
         lifetime = self.lifetime.of(state.max_age)
         user = self._user(state, None if loaded is None else loaded.record.user, now)
-        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user)
+        issued = None if loaded is None else loaded.record.token_issued
+        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user, issued)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
-        latest = None if turn is None else turn.latest
+        latest, successor = (None, None) if turn is None else (turn.latest, turn.successor)
         if turn is not None:
             turn.latest = None  # until this request has stored something under the token
         if loaded is not None and latest is not None and latest.version > loaded.record.version:
@@ -136,21 +164,46 @@ class SessionLifecycle:
                 return Destroyed()
             record, changes = rebased
         for attempt in MERGE.tries():
+            if loaded is not None and successor is not None:  # rotated meanwhile: go on under the current token
+                rebased = self._rebase(state, loaded, successor.record, changes, now)
+                if rebased is None:
+                    return Destroyed()
+                record, changes = rebased
+                if turn is not None:
+                    turn.successor = successor
+                if state.regenerate:  # still a new token, replacing the current one
+                    replacing = successor.token
+                elif _adds_nothing(state, record, successor.record):  # the rotation stored all this request did
+                    return Written(
+                        successor.token, self.lifetime.of(record.max_age).cookie_max_age(record.created, now)
+                    )
+                else:
+                    token, replacing = successor.token, None
+                forward, successor = False, None
             if record.expiry <= now:  # max_age <= 0, or the session's lifetime ran out meanwhile
                 return Destroyed() if loaded is None else await self._destroy(loaded)
+            if replacing is not None:
+                record = dataclasses.replace(record, token_issued=now)
             try:
-                await self.store.write(token, record, replacing=replacing)
+                await self.store.write(token, record, replacing=replacing, forward=forward)
             except SessionConflict as conflict:
                 if loaded is None:
                     raise  # a brand-new random token cannot collide: this is not a race to merge
-                current = conflict.current if conflict.item_returned else await self.store.read(loaded.token)
+                current = conflict.current if conflict.item_returned else await self.store.read(replacing or token)
             else:
-                _written(token, loaded, replacing, attempts=attempt + 1)
-                if turn is not None and replacing is None:
+                _written(token, loaded, replacing, attempts=attempt + 1, forward=forward)
+                if turn is not None and loaded is not None and token != loaded.token and not state.regenerate:
+                    turn.successor = Loaded(token, record)
+                elif turn is not None and loaded is not None and token == loaded.token:
                     turn.latest = record
                 if state.bind is not None and not await self._enforce_limit(state.bind.user_id, token):
                     return Destroyed()  # newer sign-ins of the user filled the limit meanwhile
                 return Written(token, self.lifetime.of(record.max_age).cookie_max_age(record.created, now))
+            if isinstance(current, Forwarded):
+                successor = await follow(self.store, current)
+                if successor is None:
+                    return Destroyed()  # rotated, then ended meanwhile: never resurrected
+                continue
             rebased = self._rebase(state, loaded, current, changes, now)
             if rebased is None:
                 return Destroyed()  # destroyed meanwhile: never resurrected
@@ -173,8 +226,9 @@ class SessionLifecycle:
         max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
         lifetime = self.lifetime.of(max_age)
         user = self._user(state, current.user, now)
+        expiry = lifetime.expiry(current.created, now)
         record = StoredSession(
-            merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age, user
+            merged, current.created, expiry, current.version + 1, max_age, user, token_issued=current.token_issued
         )
         return record, changes
 
@@ -226,12 +280,20 @@ def _last_seen_due(record: StoredSession, now: datetime) -> bool:
     return record.user is not None and now - record.user.last_seen >= timedelta(seconds=LAST_SEEN_INTERVAL)
 
 
-def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attempts: int) -> None:
-    """The events of a stored write: a new session, a regenerated one, and a merged conflict when it took more than
-    one attempt."""
+def _adds_nothing(state: SessionState, record: StoredSession, current: StoredSession) -> bool:
+    """Whether ``record`` (this request's changes on top of ``current``) stores nothing ``current`` lacks: the same
+    data and lifetime, and no binding."""
+    return state.bind is None and record.data == current.data and record.max_age == current.max_age
+
+
+def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attempts: int, forward: bool) -> None:
+    """The events of a stored write: a new session, a regenerated or rotated one, and a merged conflict when it took
+    more than one attempt."""
     key = digest(token)
     if loaded is None:
         notify(SessionEvent("created", key))
+    elif forward and replacing is not None:
+        notify(SessionEvent("rotated", key, previous_key=digest(replacing)))
     elif replacing is not None:
         notify(SessionEvent("regenerated", key, previous_key=digest(replacing)))
     if attempts > 1:

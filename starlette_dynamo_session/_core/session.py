@@ -90,3 +90,4 @@ class SessionState:
     max_age: MaxAge = DEFAULT  # the session's own lifetime: as loaded, or as set_session_max_age set it
     bind: SessionUser | None = None  # the user regenerate_session(conn, user_id=...) binds the session to
     imported: bool = False  # the session came from a cookie of Starlette's SessionMiddleware (import_cookie_sessions)
+    forwarded: bool = False  # the request presented a rotated token within its grace: loaded is the current one

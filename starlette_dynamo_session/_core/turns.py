@@ -18,6 +18,7 @@ import anyio
 from anyio.lowlevel import RunVar
 
 from starlette_dynamo_session._core.records import StoredSession
+from starlette_dynamo_session._core.session import Loaded
 
 __all__ = ["WriteTurn", "WriteTurns"]
 
@@ -25,11 +26,13 @@ __all__ = ["WriteTurn", "WriteTurns"]
 @dataclass(eq=False)
 class WriteTurn:
     """A session's turn to write: ``latest`` is what the previous holder in this process stored under the token
-    (``None`` when it stored nothing there, or nobody held the turn before)."""
+    (``None`` when it stored nothing there, or nobody held the turn before); ``successor`` is the token it moved
+    the session to and what it stored there, when it rotated the token (or found it rotated)."""
 
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     holders: int = 0  # requests holding or waiting for the lock
     latest: StoredSession | None = None
+    successor: Loaded | None = None
 
 
 class WriteTurns:

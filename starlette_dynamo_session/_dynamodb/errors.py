@@ -111,7 +111,7 @@ def _translated(
     error = ERROR_CODES.get(reason_code, StoreUnavailable)
     if error is SessionConflict:
         reason = conflict_reason(reason_code, failure, on_session=index < len(tokens) or not cancelled)
-        current = layout.record(failure.get("Item"), tokens[index]) if index < len(tokens) else None
+        current = layout.read(failure.get("Item"), tokens[index]) if index < len(tokens) else None
         message = f"{operation} lost to a concurrent write ({reason_code})"
         return SessionConflict(message, current=current, reason=reason, code=code)
     if error is TableNotFound:

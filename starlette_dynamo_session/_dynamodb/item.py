@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._core.exceptions import SessionTooLarge
-from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, MaxAge, StoredSession
+from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, Forwarded, MaxAge, StoredSession
 from starlette_dynamo_session._core.tokens import digest
 from starlette_dynamo_session._dynamodb.attributes import has_ended, instant, number, whole_seconds
 from starlette_dynamo_session._dynamodb.binding import parse_user, user_attributes
+from starlette_dynamo_session._dynamodb.forwarding import forwarded, is_forwarding, issued_attributes, parse_issued
 from starlette_dynamo_session._dynamodb.sealing import open_sealed, seal
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class ItemLayout:
             item[self.max_age] = {"N": str(record.max_age)}
         if record.user is not None:
             item.update(user_attributes(record.user))
+        item.update(issued_attributes(record))
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
@@ -80,9 +82,10 @@ class ItemLayout:
         lifetime are out of range (``created`` in the year 9999, a ``max_age`` of 20 digits). A damaged item is
         logged at WARNING, by its key.
 
-        Expiry is checked here, on every read: DynamoDB's TTL deletes expired items up to days late.
+        Expiry is checked here, on every read: DynamoDB's TTL deletes expired items up to days late. A forwarding
+        item is no session either (``read``).
         """
-        if item is None:
+        if item is None or is_forwarding(item):
             return None
         try:
             data = bytes(item[self.data]["B"])
@@ -98,11 +101,23 @@ class ItemLayout:
                 version=int(item[self.version]["N"]),
                 max_age=_max_age(item.get(self.max_age)),
                 user=parse_user(item),
+                token_issued=parse_issued(item),
             )
         except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
             log_damaged(digest(token), exc)
             return None
         return None if has_ended(record.expiry) else record
+
+    def read(self, item: Mapping[str, Any] | None, token: str) -> StoredSession | Forwarded | None:
+        """What an item stored under ``token`` holds: a live session (``record``), where a live forwarding item
+        leads (``forwarding``), or ``None``; a damaged forwarding item is logged as a damaged session is."""
+        if item is None or not is_forwarding(item):
+            return self.record(item, token)
+        try:
+            return forwarded(self, item, token)
+        except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
+            log_damaged(digest(token), exc)
+            return None
 
     def expired(self, item: Mapping[str, Any]) -> bool:
         """Whether ``item`` holds an expiry that has passed (``False`` when it holds none that reads). Raises

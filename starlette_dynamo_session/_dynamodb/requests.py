@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._core.records import StoredSession
 from starlette_dynamo_session._dynamodb.binding import USER_ID_NAME
+from starlette_dynamo_session._dynamodb.forwarding import forwarding_item
 from starlette_dynamo_session._dynamodb.item import ItemLayout
 
 if TYPE_CHECKING:
@@ -93,14 +94,15 @@ class SessionRequests:
         return request
 
     def replacement(
-        self, token: str, record: StoredSession, *, replacing: str | None
+        self, token: str, record: StoredSession, *, replacing: str | None, forward: bool = False
     ) -> list[TransactWriteItemTypeDef]:
         """The transaction items that store ``record`` under the new token ``token`` (absent so far) and, with
-        ``replacing``, delete the item under ``replacing`` if it is still at ``record.version - 1``; a failed
-        condition returns the item as it is."""
+        ``replacing``, delete the item under ``replacing`` if it is still at ``record.version - 1`` (with
+        ``forward``, replace it by its forwarding item to ``token`` instead); a failed condition returns the item
+        as it is."""
         items: list[TransactWriteItemTypeDef] = [{"Put": self.put(token, record, previous=0)}]
         if replacing is not None:
-            delete_old: Any = {
+            old: Any = {
                 "TableName": self.table,
                 "Key": self.layout.key(replacing),
                 "ConditionExpression": "#version = :previous",
@@ -108,5 +110,8 @@ class SessionRequests:
                 "ExpressionAttributeValues": {":previous": {"N": str(record.version - 1)}},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
-            items.append({"Delete": delete_old})
+            if forward:
+                del old["Key"]
+                old["Item"] = forwarding_item(self.layout, replacing, token, record)
+            items.append({"Put": old} if forward else {"Delete": old})
         return items

@@ -17,7 +17,8 @@ from botocore.config import Config
 
 from starlette_dynamo_session._core import clock
 from starlette_dynamo_session._core.events import SessionEvent, notify
-from starlette_dynamo_session._core.records import StoredSession
+from starlette_dynamo_session._core.records import Forwarded, StoredSession
+from starlette_dynamo_session._core.rotation import MAX_FORWARDS
 from starlette_dynamo_session._core.tokens import digest
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb import table
@@ -174,24 +175,28 @@ class DynamoStore(StoreSettings):
         """
         table.create_table(self._client, self._table_name, self._layout.token, self._layout.ttl, self._call)
 
-    async def read(self, token: str) -> StoredSession | None:
+    async def read(self, token: str) -> StoredSession | Forwarded | None:
         """The session stored under ``token`` with its creation time, expiry and version (its data unsealed), or
-        ``None`` when it is unknown, has expired, or does not open under ``token`` (a strongly consistent read).
+        ``None`` when it is unknown, has expired, or does not open under ``token`` (a strongly consistent read);
+        ``Forwarded`` when ``token`` was rotated and its forwarding item has not expired.
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
         response = await self._send("GetItem", self._requests.get(token))
         item = response.get("Item")
-        record = self._layout.record(item, token)
+        record = self._layout.read(item, token)
         if record is None and item is not None and self._layout.expired(item):
             notify(SessionEvent("expired", digest(token)))
         return record
 
-    async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+    async def write(
+        self, token: str, record: StoredSession, *, replacing: str | None = None, forward: bool = False
+    ) -> None:
         """Store ``record`` under ``token`` if the item is still at ``record.version - 1`` (absent, for version 1).
 
         With ``replacing``, ``token`` is a new token for the session stored under ``replacing`` at
-        ``record.version - 1``: one transaction writes the new item and deletes the old one. A lost race costs no
+        ``record.version - 1``: one transaction writes the new item and deletes the old one (with ``forward``,
+        replaces it by a forwarding item to ``token``, its successor sealed under the old token). A lost race costs no
         extra read: DynamoDB returns the item that won with the failure. A bound record (``record.user``) under a
         new token enters its user's item in the same transaction, waiting briefly while a ``revoke_all`` of that
         user holds it. Raises ``SessionConflict`` (carrying that item), ``SessionTooLarge`` before sending anything
@@ -199,21 +204,28 @@ class DynamoStore(StoreSettings):
         """
         replacing = None if record.version == 1 else replacing
         if record.user is not None and (replacing is not None or record.version == 1):
-            await self._users.bind(token, record, record.user, replacing=replacing)
+            await self._users.bind(token, record, record.user, replacing=replacing, forward=forward)
         elif replacing is None:
             await self._send("PutItem", self._requests.put(token, record, previous=record.version - 1), (token,))
         else:
-            items = self._requests.replacement(token, record, replacing=replacing)
+            items = self._requests.replacement(token, record, replacing=replacing, forward=forward)
             await self._send("TransactWriteItems", {"TransactItems": items}, (token, replacing))
 
     async def remove(self, token: str) -> None:
         """Delete the session stored under ``token``; an unknown token is not an error. A bound session also leaves
-        its user's index.
+        its user's index. A rotated token's forwarding item goes with the session it forwards to (down the chain:
+        one more DeleteItem per rotation).
 
         Raises ``TableNotFound`` or ``StoreUnavailable``.
         """
-        response = await self._send("DeleteItem", self._requests.delete(digest(token)))
-        await self._users.removed(response.get("Attributes"))
+        for _ in range(MAX_FORWARDS + 1):
+            response = await self._send("DeleteItem", self._requests.delete(digest(token)))
+            item = response.get("Attributes")
+            found = self._layout.read(item, token)
+            if not isinstance(found, Forwarded):
+                await self._users.removed(item)
+                return
+            token = found.successor
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions bound to ``user_id``, most recently used first; expired ones never appear, even before

@@ -65,9 +65,12 @@ class UserIndex:
         """The key of ``user_id``'s user item."""
         return self._items.key(user_id)
 
-    async def bind(self, token: str, record: StoredSession, user: SessionUser, *, replacing: str | None) -> None:
+    async def bind(
+        self, token: str, record: StoredSession, user: SessionUser, *, replacing: str | None, forward: bool = False
+    ) -> None:
         """Store ``record`` (bound to ``user``) under the new token ``token``, deleting the session under
-        ``replacing`` if given, in one transaction that also enters it in the user's index.
+        ``replacing`` if given (with ``forward``, leaving its forwarding item instead), in one transaction that also
+        enters it in the user's index.
 
         While only the user item refuses (``busy_user_item``), the binding is tried again (``INDEX_WRITE``): at once
         after pruning a user item that was due for it, after a pause while a ``revoke_all`` holds it or another
@@ -75,7 +78,7 @@ class UserIndex:
         run out, saying the user item is busy), ``SessionTooLarge`` before sending anything, and ``TableNotFound``
         or ``StoreUnavailable``.
         """
-        items = self._sessions.replacement(token, record, replacing=replacing)
+        items = self._sessions.replacement(token, record, replacing=replacing, forward=forward)
         items.append({"Update": self._items.binding(token, user, record.expiry, replacing=replacing)})
         # A failure returns the item that failed its condition: the session under the token its reason's index
         # names (the user item, last, is never a session).

@@ -51,6 +51,7 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "DynamoSessionMiddleware",
         "DynamoStore",
         "flash",
+        "Forwarded",
         "get_flashed_messages",
         "IDLE_REFRESH_FRACTION",
         "item_size",

@@ -191,7 +191,9 @@ async def test_a_lost_race_is_merged_with_the_returned_item_without_a_read(
 
 async def test_a_lost_race_whose_winner_is_unknown_reads_it_once(memory_store: MemoryStore) -> None:
     class TransactionConflictOnce(MemoryStore):
-        async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+        async def write(
+            self, token: str, record: StoredSession, *, replacing: str | None = None, forward: bool = False
+        ) -> None:
             if not self.operations.count("write"):
                 self.operations.append("write")
                 raise SessionConflict("a transaction was changing the item", reason="transaction_conflict")
@@ -231,7 +233,9 @@ async def test_retries_back_off_on_the_event_loop_and_give_up_leaving_the_stored
     memory_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class AlwaysLoses(MemoryStore):
-        async def write(self, token: str, record: StoredSession, *, replacing: str | None = None) -> None:
+        async def write(
+            self, token: str, record: StoredSession, *, replacing: str | None = None, forward: bool = False
+        ) -> None:
             self.operations.append("write")
             raise SessionConflict("lost", current=self.records[token], reason="present")
 

@@ -104,7 +104,7 @@ async def test_a_regenerated_session_leaves_its_old_token() -> None:
     await store.write("new", record(version=2), replacing="old")
     assert await store.read("old") is None
     stored = await store.read("new")
-    assert stored is not None and stored.version == 2
+    assert isinstance(stored, StoredSession) and stored.version == 2
 
 
 def test_a_signed_in_session_is_listed_with_its_client() -> None:

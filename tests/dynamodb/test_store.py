@@ -153,7 +153,7 @@ async def test_a_naive_expiry_is_read_as_local_time(store: DynamoStore) -> None:
     naive = datetime.now() + timedelta(minutes=5)
     store.save("token-1", b"data", naive)
     stored = await store.read("token-1")
-    assert stored is not None
+    assert isinstance(stored, StoredSession)
     assert stored.expiry.timestamp() == pytest.approx(naive.timestamp(), abs=1e-6)
 
 
@@ -310,7 +310,7 @@ async def test_a_write_on_a_stale_version_raises_conflict_and_changes_nothing(st
     with pytest.raises(SessionConflict):
         await store.write("token-1", record(b"stale", 2))
     stored = await store.read("token-1")
-    assert stored is not None and (stored.data, stored.version) == (b"v2", 2)
+    assert isinstance(stored, StoredSession) and (stored.data, stored.version) == (b"v2", 2)
 
 
 @pytest.mark.anyio
@@ -360,7 +360,7 @@ async def test_save_counts_the_version_on_so_conditional_writers_notice(store: D
     with pytest.raises(SessionConflict):
         await store.write("token-1", record(b"stale", 2))
     stored = await store.read("token-1")
-    assert stored is not None and (stored.data, stored.version) == (b"plain save", 2)
+    assert isinstance(stored, StoredSession) and (stored.data, stored.version) == (b"plain save", 2)
 
 
 @pytest.mark.anyio
@@ -370,7 +370,7 @@ async def test_save_keeps_the_creation_time_of_the_session_it_replaces(store: Dy
     await store.write("token-1", StoredSession(b"v1", created, later(), 1))
     store.save("token-1", b"v2", later())
     stored = await store.read("token-1")
-    assert stored is not None and stored.created == created
+    assert isinstance(stored, StoredSession) and stored.created == created
 
 
 @pytest.mark.anyio

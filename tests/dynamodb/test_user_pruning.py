@@ -85,7 +85,7 @@ def test_pruning_keeps_the_entry_of_a_session_whose_expiry_moved_on_since_it_was
     async def refresh_then_sign_in_many() -> None:
         await bind(moto_store, "ada", refreshed)
         bound = await moto_store.read(refreshed)
-        assert bound is not None
+        assert isinstance(bound, StoredSession)
         await moto_store.write(refreshed, replace(bound, expiry=bound.expiry + timedelta(hours=1), version=2))
         clock(61)  # past the expiry its entry recorded
         for _ in range(PRUNE_AFTER):  # the last one prunes

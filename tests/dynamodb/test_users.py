@@ -372,7 +372,7 @@ class SessionsOnlyStore:
     async def read(self, token: str) -> None:
         return None
 
-    async def write(self, token: str, record: object, *, replacing: str | None = None) -> None:
+    async def write(self, token: str, record: object, *, replacing: str | None = None, forward: bool = False) -> None:
         return None
 
     async def remove(self, token: str) -> None:
