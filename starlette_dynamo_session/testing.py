@@ -140,7 +140,7 @@ class MemoryStore:
     def _forwarded(self, token: str) -> Forwarded | None:
         """The live forwarding item of ``token``, if it was rotated (an expired one is forgotten)."""
         forwarded, expiry = self._forwards.get(token, (None, None))
-        if forwarded is None or expiry is None or expiry.timestamp() <= time.time():
+        if forwarded is None or expiry is None or expiry <= datetime.fromtimestamp(time.time(), UTC):
             self._forwards.pop(token, None)
             return None
         return forwarded
