@@ -35,6 +35,7 @@ from starlette_dynamo_session._dynamodb.defaults import (
     DEFAULT_VERSION_NAME,
 )
 from starlette_dynamo_session._dynamodb.errors import translate_errors
+from starlette_dynamo_session._dynamodb.forwarding import is_forwarding
 from starlette_dynamo_session._dynamodb.item import ItemLayout
 from starlette_dynamo_session._dynamodb.requests import SessionRequests
 from starlette_dynamo_session._dynamodb.settings import StoreSettings, check_names
@@ -221,8 +222,8 @@ class DynamoStore(StoreSettings):
         for _ in range(MAX_FORWARDS + 1):
             response = await self._send("DeleteItem", self._requests.delete(digest(token)))
             item = response.get("Attributes")
-            found = self._layout.read(item, token)
-            if not isinstance(found, Forwarded):
+            found = None if item is None or not is_forwarding(item) else self._layout.read(item, token)
+            if not isinstance(found, Forwarded):  # a session (or nothing): the end of the chain
                 await self._users.removed(item)
                 return
             token = found.successor
