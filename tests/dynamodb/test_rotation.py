@@ -4,16 +4,17 @@ rotation's one transaction, the forwarding item it leaves, the grace, the replay
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from starlette_dynamo_session import DynamoStore, SessionEvent
+from starlette_dynamo_session import DynamoStore, Forwarded, SessionConflict, SessionEvent, StoredSession
 from tests.conftest import Recorder
 from tests.dynamodb.test_concurrency import atomic_moto_writes  # noqa: F401 - a fixture
-from tests.endpoints import raw_item
+from tests.endpoints import later, raw_item
 from tests.support.rotation import (
     HEADER,
     Barrier,
@@ -191,3 +192,26 @@ async def test_twenty_concurrent_requests_straddling_a_rotation_lose_no_key_and_
     expected = {"user": "ada", **{f"k{index}": str(index) for index in range(20)}}
     assert client.get("/view", headers=presenting(set_cookie(responses[0]) or "")).json() == {"session": expected}
     assert raw_item(store, new) is not None
+
+
+@pytest.mark.anyio
+async def test_the_store_reads_a_rotated_token_as_where_it_forwards_and_refuses_a_write_based_on_it(
+    store: DynamoStore,
+) -> None:
+    created = datetime.now(UTC)
+    await store.write("old-token", StoredSession(b"{}", created, later(), 1))
+    rotated = StoredSession(b"{}", created, later(), 2, token_issued=created)
+    await store.write("new-token", rotated, replacing="old-token", forward=True)
+    assert await store.read("old-token") == Forwarded("new-token", created)
+    with pytest.raises(SessionConflict) as lost:
+        await store.write("old-token", StoredSession(b"{}", created, later(), 2))
+    assert lost.value.current == Forwarded("new-token", created)
+    await store.remove("old-token")
+    assert (await store.read("old-token"), await store.read("new-token")) == (None, None)
+
+
+@pytest.mark.backends_only
+@pytest.mark.parametrize("name", ["token_issued", "successor", "rotated_at"])
+def test_an_attribute_name_cannot_be_one_a_rotation_uses(store: DynamoStore, name: str) -> None:
+    with pytest.raises(ValueError, match="rotated tokens"):
+        DynamoStore(client=store.client, data_name=name)
