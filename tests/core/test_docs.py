@@ -24,6 +24,7 @@ from starlette_dynamo_session._core.lifetimes import (
 )
 from starlette_dynamo_session._core.records import DEFAULT, MaxAge, StoredSession
 from starlette_dynamo_session._core.retries import MERGE
+from starlette_dynamo_session._core.rotation import DEFAULT_ROTATION_GRACE
 from starlette_dynamo_session._core.tokens import TOKEN_BYTES, digest
 from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH
 from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
@@ -328,3 +329,10 @@ def test_the_dependency_floors_the_readme_quotes_are_pyprojects() -> None:
     assert quotes == floors
     python = quoted(r"Python ([\d.]+) or later", "README.md")
     assert set(python) == {(project["requires-python"].removeprefix(">="),)}
+
+
+def test_the_rotation_grace_the_docs_quote_is_the_default() -> None:
+    assert set(quoted(r"`rotation_grace` - [^`]*Default `(\d+)`", "README.md")) == {(str(DEFAULT_ROTATION_GRACE),)}
+    assert set(quoted(r"`rotation_grace` seconds after a rotation \((\d+) by default\)", "docs/security.md")) == {
+        (str(DEFAULT_ROTATION_GRACE),)
+    }
