@@ -33,7 +33,7 @@ DEFAULT_CONFIG = Config(
     max_pool_connections=32,
     user_agent_extra="starlette-dynamo-session",
 )
-# On the aiohttp transport the pool size is also the bound on requests in flight, all on the event loop's one
-# core: with 8, a 20 ms store kept a no-session probe's p99 under 5 ms and session throughput at 0.92x of its ideal
-# in two runs, where 16 and 32 missed that p99 (docs/benchmarks.md, "The aiohttp transport's in-flight limit").
-DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=8))
+# On the aiohttp transport the pool size is the ceiling of the in-flight limit, which adapts to the event loop's lag
+# under it (transports/in_flight.py; docs/benchmarks.md, "The aiohttp transport's in-flight limit"): room for a slow
+# DynamoDB to be waited on by many requests at once, each cheap while it waits.
+DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=64))

@@ -119,9 +119,8 @@ def test_the_in_flight_limits_the_docs_quote_are_each_transports_default_pool_si
     assert set(quoted(both, "README.md", "docs/benchmarks.md")) == {(str(botocore), str(aiohttp))}
     assert set(quoted(r"(\d+) pooled connections", "README.md")) == {(str(botocore),)}
     assert set(quoted(r"the botocore transport keeps (\d+)", "docs/benchmarks.md")) == {(str(botocore),)}
-    by_default = r"allows (\d+) requests in flight by default \(`max_pool_connections=(\d+)`"
+    by_default = r"pools up to (\d+) connections by default \(`max_pool_connections=(\d+)`"
     assert set(quoted(by_default, "docs/benchmarks.md")) == {(str(aiohttp), str(aiohttp))}
-    assert set(quoted(r"default limit of (\d+) requests in flight", "docs/benchmarks.md")) == {(str(aiohttp),)}
 
 
 def test_the_retries_and_timeouts_the_docs_quote_are_the_stores_client_defaults() -> None:

@@ -457,10 +457,10 @@ def test_retry_modes_other_than_standard_are_refused(mode: str) -> None:
         make_store("aiohttp", retries={"mode": mode})
 
 
-def test_the_aiohttp_transport_allows_8_requests_in_flight_unless_the_config_says_otherwise() -> None:
+def test_the_aiohttp_transport_pools_64_connections_unless_the_config_says_otherwise() -> None:
     default = DynamoStore(boto3.Session(), transport="aiohttp").client.meta.config
     chosen = DynamoStore(
         boto3.Session(), transport="aiohttp", config=Config(max_pool_connections=48)
     ).client.meta.config
-    assert (default.max_pool_connections, chosen.max_pool_connections) == (8, 48)  # type: ignore[attr-defined]
+    assert (default.max_pool_connections, chosen.max_pool_connections) == (64, 48)  # type: ignore[attr-defined]
     assert default.read_timeout == 3  # type: ignore[attr-defined]  # the other defaults are the botocore transport's

@@ -25,6 +25,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from starlette_dynamo_session._dynamodb.transports.in_flight import InFlightLimit, InFlightSlots
 from starlette_dynamo_session._dynamodb.transports.pipeline import HTTPResponse
 
 __all__ = ["AiohttpSend"]
@@ -32,17 +33,17 @@ __all__ = ["AiohttpSend"]
 
 @dataclass
 class _LoopState:
-    """What is kept for one event loop: its aiohttp session, the slots for requests in flight, and the async
-    generator whose finalisation at the loop's shutdown closes the session."""
+    """What is kept for one event loop: its aiohttp session, the slots for requests in flight (their limit adapts to
+    the loop's lag), and the async generator whose finalisation at the loop's shutdown closes the session."""
 
     session: aiohttp.ClientSession
-    slots: asyncio.Semaphore
+    slots: InFlightSlots
     closer: AsyncGenerator[None, None] | None = field(default=None, repr=False)
 
 
 class AiohttpSend:
-    """Sends requests over one ``aiohttp.ClientSession`` per event loop (asyncio only), at most ``pool_size`` at once,
-    with the connect and read timeouts given (seconds).
+    """Sends requests over one ``aiohttp.ClientSession`` per event loop (asyncio only), as many at once as the loop
+    carries (``in_flight.InFlightLimit``: at most ``pool_size``), with the connect and read timeouts given (seconds).
 
     As botocore's client does, it goes through the proxy ``proxies`` names for the URL's scheme (botocore's
     ``Config(proxies=...)``), else through the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), and
@@ -76,16 +77,16 @@ class AiohttpSend:
             name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()
         }
         headers["Accept-Encoding"] = "identity"  # unsigned, as botocore leaves it: the body DynamoDB checksummed
+        taken = await state.slots.acquire()
         try:
-            async with (
-                state.slots,
-                state.session.request(
-                    request.method, request.url, data=request.body, headers=headers, proxy=self._proxy(request.url)
-                ) as answer,
-            ):
+            async with state.session.request(
+                request.method, request.url, data=request.body, headers=headers, proxy=self._proxy(request.url)
+            ) as answer:
                 return HTTPResponse(answer.status, answer.headers, await answer.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _botocore_error(exc, request.url) from exc
+        finally:
+            state.slots.release(taken)
 
     def check_loop(self) -> None:
         """Raise ``RuntimeError``, naming the transport, outside asyncio."""
@@ -121,7 +122,8 @@ class AiohttpSend:
             session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=not self._proxies
             )
-            state = self._loops[loop] = _LoopState(session, asyncio.Semaphore(self._pool_size))
+            slots = InFlightSlots(InFlightLimit(self._pool_size), loop)
+            state = self._loops[loop] = _LoopState(session, slots)
             state.closer = self._close_at_shutdown(loop, state)
             await state.closer.__anext__()
         return state

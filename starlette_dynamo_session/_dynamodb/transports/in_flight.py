@@ -1,0 +1,194 @@
+"""The aiohttp transport's bound on DynamoDB requests in flight: one per event loop, adapting to what the loop carries.
+
+Every request in flight on the aiohttp transport costs CPU on the event loop's one core (signing, writing, reading,
+parsing), and that core also serves the requests that never touch a session. A request waiting on DynamoDB costs
+nothing while it waits. So the limit follows the loop's lag, not DynamoDB's latency:
+
+* the lag is how long a callback that became ready waits for the loop to run it. While requests are in flight or
+  waiting, a sample is taken every ``SAMPLE_INTERVAL``: a timer, which runs at the end of one pass of the loop,
+  schedules a callback and measures how late it runs: a whole pass, which is what a newly arrived request waits
+  before it is served;
+* while the smoothed lag stays at or under ``LAG_TARGET`` and requests queue at the limit, the limit grows: by one per
+  answered request until the loop first shows a lag (it doubles each round trip), then by one per round trip;
+* when the smoothed lag exceeds ``LAG_TARGET``, the limit shrinks to ``DECREASE`` of itself, at most once per round
+  trip (the requests sent before a cut answer within one);
+* it never goes under ``FLOOR`` nor over the connection pool (``max_pool_connections``), and starts at ``INITIAL``.
+
+A quick DynamoDB needs few requests in flight for a given rate, so the loop's lag bounds the rate at which requests
+are served; a slow one needs many, each cheap while it waits, so the limit climbs until the loop is as busy as the
+target allows, or until the pool is full. Each change of the limit is logged at DEBUG on the
+``starlette_dynamo_session`` logger, with the limit in the record's ``in_flight_limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["DECREASE", "FLOOR", "INITIAL", "LAG_TARGET", "SAMPLE_INTERVAL", "InFlightLimit", "InFlightSlots"]
+
+LAG_TARGET = 0.001  # seconds: the smoothed loop lag under which the limit may grow, over which it shrinks
+SAMPLE_INTERVAL = 0.010  # seconds between two samples of the loop's lag, while requests are in flight or waiting
+FLOOR = 4  # requests in flight the limit never goes under
+INITIAL = 8  # requests in flight allowed before the first sample
+DECREASE = 0.75  # of the limit, kept when the lag exceeds the target
+SMOOTHING = 0.25  # weight of a new sample in the smoothed lag and round trip
+
+Clock = Callable[[], float]
+logger = logging.getLogger("starlette_dynamo_session")
+
+
+class InFlightLimit:
+    """The rule: fed samples of the loop's lag (``lag``) and of answered requests (``answered``), it says how many
+    requests may be in flight (``limit``). Holds no timer and reads the time only from ``clock``."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        floor: int = FLOOR,
+        initial: int = INITIAL,
+        lag_target: float = LAG_TARGET,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if ceiling < 1:
+            raise ValueError(f"the in-flight ceiling must be at least 1, not {ceiling}")
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.lag_target = lag_target
+        self._clock = clock
+        self._limit = float(max(self.floor, min(initial, ceiling)))
+        self._lag = 0.0  # smoothed, seconds
+        self._round_trip = 0.0  # smoothed, seconds; 0 until the first answer
+        self._starting = True  # no lag seen yet: the limit grows by one per answer
+        self._last_cut = -math.inf
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in flight now."""
+        return int(self._limit)
+
+    @property
+    def smoothed_lag(self) -> float:
+        """The loop's lag, smoothed over the last samples (seconds)."""
+        return self._lag
+
+    @property
+    def round_trip(self) -> float:
+        """A request's time in flight, smoothed over the last answers (seconds; 0 before the first)."""
+        return self._round_trip
+
+    def lag(self, seconds: float) -> None:
+        """One sample of the loop's lag: shrink the limit if the smoothed lag is over the target and the last cut
+        is at least one round trip old."""
+        self._lag += SMOOTHING * (seconds - self._lag)
+        now = self._clock()
+        if self._lag > self.lag_target and now - self._last_cut >= self._round_trip:
+            self._limit = max(float(self.floor), self._limit * DECREASE)
+            self._starting = False
+            self._last_cut = now
+
+    def answered(self, round_trip: float, *, queued: bool) -> None:
+        """One request answered after ``round_trip`` seconds in flight, with others ``queued`` at the limit: grow
+        the limit if they were and the smoothed lag is within the target."""
+        self._round_trip = (
+            round_trip if not self._round_trip else self._round_trip + SMOOTHING * (round_trip - self._round_trip)
+        )
+        if queued and self._lag <= self.lag_target:
+            step = 1.0 if self._starting else 1.0 / self._limit
+            self._limit = min(float(self.ceiling), self._limit + step)
+
+
+class InFlightSlots:
+    """The slots of one event loop: ``acquire`` waits for one (first come, first served), ``release`` gives it back.
+    While any is taken or awaited, it samples the loop's lag for its ``InFlightLimit``."""
+
+    def __init__(
+        self,
+        limit: InFlightLimit,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        interval: float = SAMPLE_INTERVAL,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.rule = limit
+        self._loop = loop
+        self._interval = interval
+        self._clock = clock
+        self._in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._sampling = False
+        self._logged = limit.limit
+
+    @property
+    def in_flight(self) -> int:
+        """Slots taken now."""
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot now."""
+        return len(self._waiters)
+
+    async def acquire(self) -> float:
+        """Wait for a slot, after every request that waited before; return the time it was taken (for
+        ``release``). A waiter cancelled takes no slot, or gives back the one it was just handed."""
+        if not self._waiters and self._in_flight < self.rule.limit:
+            self._in_flight += 1
+        else:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed a slot, cancelled before it resumed
+                    self._in_flight -= 1
+                else:
+                    self._waiters.remove(waiter)
+                self._wake()
+                raise
+        self._sample_soon()
+        return self._clock()
+
+    def release(self, taken: float) -> None:
+        """Give back the slot ``acquire`` took at ``taken``, and hand it on to the first waiter."""
+        self._in_flight -= 1
+        self.rule.answered(self._clock() - taken, queued=bool(self._waiters))
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the waiters, first come first."""
+        while self._waiters and self._in_flight < self.rule.limit:
+            self._in_flight += 1
+            self._waiters.popleft().set_result(None)
+        if self._logged != self.rule.limit:
+            self._logged = self.rule.limit
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "in-flight limit %d (loop lag %.2f ms, round trip %.1f ms)",
+                    self._logged,
+                    self.rule.smoothed_lag * 1000,
+                    self.rule.round_trip * 1000,
+                    extra={"in_flight_limit": self._logged},
+                )
+
+    def _sample_soon(self) -> None:
+        if not self._sampling:
+            self._sampling = True
+            self._loop.call_later(self._interval, self._align)
+
+    def _align(self) -> None:
+        # A timer runs after the pass's I/O callbacks: what it schedules runs after the whole next pass.
+        self._loop.call_soon(self._end_pass, self._clock())
+
+    def _end_pass(self, started: float) -> None:
+        self.rule.lag(self._clock() - started)
+        self._wake()
+        if self._in_flight or self._waiters:
+            self._loop.call_later(self._interval, self._align)
+        else:
+            self._sampling = False
