@@ -21,6 +21,7 @@ from tests.support.rotation import (
     HEADER,
     WINDOW,
     Barrier,
+    costs_of_each_kind,
     presenting,
     rotating_app,
     rotating_client,
@@ -232,18 +233,7 @@ def test_rotation_costs_one_write_per_window_and_a_read_within_the_grace_one_mor
 
 def test_without_rotation_requests_cost_0_1_1_2_2_store_calls(memory_store: MemoryStore, clock: Clock) -> None:
     client = TestClient(rotating_app(memory_store, rotate_token_every=None))
-    costs = {}
-    for name, method, path, body in [
-        ("anonymous", "GET", "/view", None),
-        ("first write", "POST", "/update", {"user": "ada"}),
-        ("read-only", "GET", "/view", None),
-        ("change", "POST", "/update", {"n": 1}),
-        ("clear", "POST", "/clear", None),
-    ]:
-        clock(WINDOW)
-        assert client.request(method, path, json=body).status_code == 200
-        costs[name] = memory_store.take()
-    assert costs == {
+    assert costs_of_each_kind(client, memory_store.take, clock, WINDOW) == {
         "anonymous": [],
         "first write": ["write"],
         "read-only": ["read"],

@@ -18,6 +18,7 @@ from tests.endpoints import later, raw_item
 from tests.support.rotation import (
     HEADER,
     Barrier,
+    costs_of_each_kind,
     presenting,
     rotating_app,
     rotating_client,
@@ -154,18 +155,7 @@ def test_without_rotation_requests_cost_0_1_1_2_2_dynamodb_calls(
     store: DynamoStore, recorder: Recorder, clock: Clock
 ) -> None:
     client = TestClient(rotating_app(store, rotate_token_every=None))
-    costs = {}
-    for name, method, path, body in [
-        ("anonymous", "GET", "/view", None),
-        ("first write", "POST", "/update", {"user": "ada"}),
-        ("read-only", "GET", "/view", None),
-        ("change", "POST", "/update", {"n": 1}),
-        ("clear", "POST", "/clear", None),
-    ]:
-        clock(EVERY)
-        assert client.request(method, path, json=body).status_code == 200
-        costs[name] = recorder.take()
-    assert costs == {
+    assert costs_of_each_kind(client, recorder.take, clock, EVERY) == {
         "anonymous": [],
         "first write": ["PutItem"],
         "read-only": ["GetItem"],

@@ -3,7 +3,7 @@ helpers to present one of a session's tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -117,6 +117,29 @@ async def straddle_a_rotation(apps: list[Starlette], signed: str, requests: int)
     for client in clients:
         await client.aclose()
     return [response for response in responses if response is not None]
+
+
+# Each kind of request the cost tables name, in an order that gives each its session: (kind, method, path, body).
+REQUEST_KINDS: list[tuple[str, str, str, dict[str, Any] | None]] = [
+    ("anonymous", "GET", "/view", None),
+    ("first write", "POST", "/update", {"user": "ada"}),
+    ("read-only", "GET", "/view", None),
+    ("change", "POST", "/update", {"n": 1}),
+    ("clear", "POST", "/clear", None),
+]
+
+
+def costs_of_each_kind(
+    client: TestClient, take: Callable[[], list[str]], advance: Callable[[float], None], seconds: float
+) -> dict[str, list[str]]:
+    """Send each of ``REQUEST_KINDS`` once, the clock moved on by ``seconds`` before each (past any rotation
+    window), and return what ``take`` recorded for each kind."""
+    costs = {}
+    for kind, method, path, body in REQUEST_KINDS:
+        advance(seconds)
+        assert client.request(method, path, json=body).status_code == 200
+        costs[kind] = take()
+    return costs
 
 
 class Answer(Protocol):
