@@ -1,5 +1,6 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
+from starlette_dynamo_session._authentication import authentication, mark_authenticated, require_authentication
 from starlette_dynamo_session._connection import regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._core.events import SessionEvent
 from starlette_dynamo_session._core.exceptions import (
@@ -10,7 +11,7 @@ from starlette_dynamo_session._core.exceptions import (
     TableNotFound,
 )
 from starlette_dynamo_session._core.lifetimes import IDLE_REFRESH_FRACTION
-from starlette_dynamo_session._core.records import SessionStore, StoredSession
+from starlette_dynamo_session._core.records import Authentication, SessionStore, StoredSession
 from starlette_dynamo_session._core.session import Session
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
@@ -22,14 +23,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Authentication",
+    "authentication",
     "DynamoSessionMiddleware",
     "DynamoStore",
     "flash",
     "get_flashed_messages",
     "IDLE_REFRESH_FRACTION",
     "item_size",
+    "mark_authenticated",
     "MAX_ITEM_BYTES",
     "regenerate_session",
+    "require_authentication",
     "Session",
     "session_key",
     "SessionConflict",

@@ -102,7 +102,12 @@ class SessionLifecycle:
             return await self._write(
                 dataclasses.replace(state, loaded=None, max_age=own_max_age), new_token(), data, now
             )
-        if state.regenerate or data != loaded.record.data or state.max_age != loaded.record.max_age:
+        if (
+            state.regenerate
+            or state.authenticated is not None
+            or data != loaded.record.data
+            or state.max_age != loaded.record.max_age
+        ):
             async with self.turns.turn(loaded.token) as turn:  # one write at a time per session in this process
                 return await self._write(state, new_token() if state.regenerate else loaded.token, data, now, turn)
         if self.lifetime.of(loaded.record.max_age).needs_refresh(loaded.record, now) or _last_seen_due(
@@ -124,7 +129,8 @@ class SessionLifecycle:
         version = 1 if loaded is None else loaded.record.version + 1
         lifetime = self.lifetime.of(state.max_age)
         user = self._user(state, None if loaded is None else loaded.record.user, now)
-        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user)
+        auth = state.authenticated or (None if loaded is None else loaded.record.auth)
+        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user, auth)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
         latest = None if turn is None else turn.latest
@@ -173,9 +179,10 @@ class SessionLifecycle:
         max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
         lifetime = self.lifetime.of(max_age)
         user = self._user(state, current.user, now)
-        record = StoredSession(
-            merged, current.created, lifetime.expiry(current.created, now), current.version + 1, max_age, user
-        )
+        # An authentication this request recorded wins; otherwise the latest one stored stands.
+        auth = state.authenticated or current.auth
+        expiry = lifetime.expiry(current.created, now)
+        record = StoredSession(merged, current.created, expiry, current.version + 1, max_age, user, auth)
         return record, changes
 
     async def _destroy(self, loaded: Loaded) -> Destroyed:

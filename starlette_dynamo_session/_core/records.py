@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ["DEFAULT", "MAX_LIFETIME", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
+__all__ = ["DEFAULT", "MAX_LIFETIME", "Authentication", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
 
 DEFAULT: Literal["default"] = "default"
 # The longest lifetime a session can be given, either way: 100 years of 365 days, in seconds. A longer max_age or
@@ -28,13 +28,24 @@ class SessionUser:
 
 
 @dataclass(frozen=True, slots=True)
+class Authentication:
+    """The latest authentication of a session's user (``mark_authenticated``): when it happened (``at``, an aware
+    datetime in UTC) and how strong it was (``level``: an application's own scale, such as 1 for a password and 2
+    for a second factor)."""
+
+    at: datetime
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSession:
     """One stored session: its data, when it was created, when it expires, and the version of the item.
 
     ``data`` is the session as the middleware stores it (JSON text, UTF-8); ``created`` and ``expiry`` are aware
     datetimes in UTC; ``version`` is 1 for the first write of a session and one more for every write after it;
     ``max_age`` is the session's own absolute lifetime in seconds (``set_session_max_age``), ``None`` for a browser
-    session, or ``"default"`` for the middleware's ``max_age``; ``user`` is the user it is bound to, if any.
+    session, or ``"default"`` for the middleware's ``max_age``; ``user`` is the user it is bound to, if any;
+    ``auth`` is the latest authentication recorded on it, if any.
     """
 
     data: bytes
@@ -43,6 +54,7 @@ class StoredSession:
     version: int
     max_age: MaxAge = DEFAULT
     user: SessionUser | None = None
+    auth: Authentication | None = None
 
 
 class SessionStore(Protocol):

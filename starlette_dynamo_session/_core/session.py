@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette_dynamo_session._core.records import DEFAULT, MaxAge, SessionUser, StoredSession
+from starlette_dynamo_session._core.records import DEFAULT, Authentication, MaxAge, SessionUser, StoredSession
 
 __all__ = ["SKIPPED", "STATE_SCOPE_KEY", "Loaded", "Session", "SessionState", "SkippedSession", "as_left"]
 
@@ -89,4 +89,5 @@ class SessionState:
     regenerate: bool = False
     max_age: MaxAge = DEFAULT  # the session's own lifetime: as loaded, or as set_session_max_age set it
     bind: SessionUser | None = None  # the user regenerate_session(conn, user_id=...) binds the session to
+    authenticated: Authentication | None = None  # what mark_authenticated recorded during this request
     imported: bool = False  # the session came from a cookie of Starlette's SessionMiddleware (import_cookie_sessions)

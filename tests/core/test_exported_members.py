@@ -48,14 +48,18 @@ def test_exported_names_belong_to_the_package() -> None:
 def test_the_public_api_is_what_we_meant_to_publish() -> None:
     assert starlette_dynamo_session.__all__ == [
         "__version__",
+        "Authentication",
+        "authentication",
         "DynamoSessionMiddleware",
         "DynamoStore",
         "flash",
         "get_flashed_messages",
         "IDLE_REFRESH_FRACTION",
         "item_size",
+        "mark_authenticated",
         "MAX_ITEM_BYTES",
         "regenerate_session",
+        "require_authentication",
         "Session",
         "session_key",
         "SessionConflict",
