@@ -1,6 +1,11 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
-from starlette_dynamo_session._authentication import authentication, mark_authenticated, require_authentication
+from starlette_dynamo_session._authentication import (
+    authentication,
+    end_other_sessions,
+    mark_authenticated,
+    require_authentication,
+)
 from starlette_dynamo_session._connection import regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._core.events import SessionEvent
 from starlette_dynamo_session._core.exceptions import (
@@ -27,6 +32,7 @@ __all__ = [
     "authentication",
     "DynamoSessionMiddleware",
     "DynamoStore",
+    "end_other_sessions",
     "flash",
     "get_flashed_messages",
     "IDLE_REFRESH_FRACTION",

@@ -1,5 +1,5 @@
 """Authentication state on the session: record that the user authenticated, read it back, and require a recent,
-strong enough one for a sensitive action ("sudo mode").
+strong enough one for a sensitive action ("sudo mode"); and, for a password change, end the user's other sessions.
 
 The authentication is stored with the session, outside its data: it survives regeneration, a concurrent request's
 merge never changes or loses it, and reading it costs no DynamoDB call beyond the session's own read.
@@ -15,9 +15,11 @@ from starlette.requests import HTTPConnection
 
 from starlette_dynamo_session._connection import session_state
 from starlette_dynamo_session._core import clock
+from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.records import Authentication
+from starlette_dynamo_session._core.session import LIFECYCLE_SCOPE_KEY
 
-__all__ = ["Authentication", "authentication", "mark_authenticated", "require_authentication"]
+__all__ = ["Authentication", "authentication", "end_other_sessions", "mark_authenticated", "require_authentication"]
 
 
 def mark_authenticated(conn: HTTPConnection, *, level: int = 1) -> None:
@@ -70,3 +72,23 @@ def require_authentication(*, max_age: int | None = None, level: int = 1) -> Cal
         return found
 
     return check_authentication
+
+
+async def end_other_sessions(conn: HTTPConnection) -> int:
+    """End every other session of the user the request's session is bound to, and give this session a new token at
+    the end of the request; return how many sessions it ended. Call it when the user changes their password.
+
+    The others end as with ``DynamoStore.revoke_all(user_id, keep=session_key(conn))``: once this returns, none of
+    them can be used again, whichever process holds its cookie. This session keeps its data, binding and
+    authentication under the new token (as ``regenerate_session`` gives one), so a copy of its old token is worth
+    nothing either. A session bound in this same request (``regenerate_session(conn, user_id=...)``) counts as bound.
+
+    Raises ``ValueError`` when the session is not bound to a user, ``TypeError`` when the middleware's store cannot
+    end a user's sessions (it has no ``revoke_all``), ``RuntimeError`` when ``DynamoSessionMiddleware`` is not
+    installed, and ``TableNotFound`` or ``StoreUnavailable`` when the store fails.
+    """
+    state = session_state(conn)
+    lifecycle = conn.scope.get(LIFECYCLE_SCOPE_KEY)
+    if not isinstance(lifecycle, SessionLifecycle):
+        raise RuntimeError("DynamoSessionMiddleware must be installed to use this function")
+    return await lifecycle.end_other_sessions(state)

@@ -85,7 +85,15 @@ class MemoryStore:
         check_user_id(user_id)
         sessions = [
             SessionInfo(
-                digest(token), user.user_id, record.created, user.last_seen, record.expiry, user.user_agent, user.ip
+                digest(token),
+                user.user_id,
+                record.created,
+                user.last_seen,
+                record.expiry,
+                user.user_agent,
+                user.ip,
+                None if record.auth is None else record.auth.at,
+                None if record.auth is None else record.auth.level,
             )
             for token, record in self._records.items()
             if (user := record.user) is not None and user.user_id == user_id and _is_live(record)

@@ -21,7 +21,7 @@ from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.session import Loaded, Session, SessionState, as_left
 from starlette_dynamo_session._core.tokens import digest, new_token
 from starlette_dynamo_session._core.turns import WriteTurn, WriteTurns
-from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, UserSessions
+from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, RevokesAll, UserSessions
 
 __all__ = ["SessionLifecycle"]
 
@@ -116,6 +116,27 @@ class SessionLifecycle:
             await self._refresh(loaded, now)
             return Refreshed()
         return Unchanged()
+
+    async def end_other_sessions(self, state: SessionState) -> int:
+        """End every other session of the user that ``state``'s session is bound to (or is being bound to by this
+        request), as the store's ``revoke_all`` with ``keep=`` this one, and give this session a new token when the
+        request ends (as a regeneration does); return how many sessions it ended.
+
+        Raises ``ValueError`` when the session is not bound to a user, ``TypeError`` when the store cannot end a
+        user's sessions (it has no ``revoke_all``), and ``TableNotFound`` or ``StoreUnavailable``.
+        """
+        loaded = state.loaded
+        stored = None if loaded is None or state.session.cleared else loaded.record.user
+        user = state.bind or stored
+        if user is None:
+            raise ValueError(
+                "end_other_sessions needs a session bound to a user: bind it with regenerate_session(conn, user_id=...)"
+            )
+        if not isinstance(self.store, RevokesAll):
+            raise TypeError("end_other_sessions needs a store that can end a user's sessions (revoke_all)")
+        ended = await self.store.revoke_all(user.user_id, keep=None if loaded is None else digest(loaded.token))
+        state.regenerate = True
+        return ended
 
     async def _write(
         self, state: SessionState, token: str, data: bytes, now: datetime, turn: WriteTurn | None = None

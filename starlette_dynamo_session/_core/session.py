@@ -9,10 +9,21 @@ from typing import Any
 
 from starlette_dynamo_session._core.records import DEFAULT, Authentication, MaxAge, SessionUser, StoredSession
 
-__all__ = ["SKIPPED", "STATE_SCOPE_KEY", "Loaded", "Session", "SessionState", "SkippedSession", "as_left"]
+__all__ = [
+    "LIFECYCLE_SCOPE_KEY",
+    "SKIPPED",
+    "STATE_SCOPE_KEY",
+    "Loaded",
+    "Session",
+    "SessionState",
+    "SkippedSession",
+    "as_left",
+]
 
 # Where the middleware keeps a request's SessionState in the ASGI scope.
 STATE_SCOPE_KEY = "starlette_dynamo_session.state"
+# Where the middleware keeps its SessionLifecycle, for what acts on the store beyond the request's own session.
+LIFECYCLE_SCOPE_KEY = "starlette_dynamo_session.lifecycle"
 
 
 class Session(dict[str, Any]):

@@ -13,6 +13,7 @@ __all__ = [
     "MAX_IP_LENGTH",
     "MAX_USER_AGENT_LENGTH",
     "MAX_USER_ID_LENGTH",
+    "RevokesAll",
     "SessionInfo",
     "UserSessions",
     "check_user_id",
@@ -69,7 +70,8 @@ class SessionInfo:
     ``key`` is the session's public id (``session_key``, and what ``revoke`` takes); ``created``, ``last_seen`` and
     ``expires`` are aware datetimes in UTC (``last_seen`` moves at most once per ``LAST_SEEN_INTERVAL`` seconds
     unless the session is written); ``user_agent`` (truncated) and ``ip`` are the client's when the session was
-    bound, or ``None`` when the middleware does not record them.
+    bound, or ``None`` when the middleware does not record them; ``authenticated_at`` (aware, UTC) and
+    ``auth_level`` are the session's latest authentication (``mark_authenticated``), or ``None`` when it has none.
     """
 
     key: str
@@ -79,6 +81,8 @@ class SessionInfo:
     expires: datetime
     user_agent: str | None
     ip: str | None
+    authenticated_at: datetime | None = None
+    auth_level: int | None = None
 
 
 @runtime_checkable
@@ -90,6 +94,14 @@ class UserSessions(Protocol):
 
     async def revoke(self, key: str) -> None:
         """End the session whose key is ``key``; an unknown key is not an error."""
+
+
+@runtime_checkable
+class RevokesAll(Protocol):
+    """What ``end_other_sessions`` needs from a store: ending all of a user's sessions but one."""
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of the user except the one whose key is ``keep``; return how many it ended."""
 
 
 def is_session_key(key: object) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import anyio
 import pytest
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
@@ -17,17 +18,15 @@ from starlette.testclient import TestClient
 from starlette_dynamo_session import (
     Authentication,
     DynamoSessionMiddleware,
-    authentication,
     mark_authenticated,
-    regenerate_session,
     require_authentication,
 )
 from starlette_dynamo_session._core.clock import now
 from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.lifetimes import Lifetime
 from starlette_dynamo_session._core.outcomes import Written
+from tests.auth_endpoints import ROUTES, signed_in
 from tests.conftest import SECRET_KEY, ClientFactory
-from tests.endpoints import add_to_cart, view_session
 from tests.support.memory_store import MemoryStore
 
 Clock = Callable[[float], None]
@@ -40,54 +39,6 @@ async def new_session(lifecycle: SessionLifecycle) -> str:
     written = await lifecycle.finish(state, state.session)
     assert isinstance(written, Written)
     return written.token
-
-
-def shown(found: Authentication | None) -> dict[str, Any] | None:
-    return None if found is None else {"at": found.at.timestamp(), "level": found.level, "zone": str(found.at.tzinfo)}
-
-
-async def sign_in(request: Request) -> JSONResponse:
-    regenerate_session(request, user_id="ada")
-    request.session["user"] = "ada"
-    mark_authenticated(request, level=int(request.query_params.get("level", "1")))
-    return JSONResponse(shown(authentication(request)))
-
-
-async def step_up(request: Request) -> JSONResponse:
-    mark_authenticated(request, level=2)
-    return JSONResponse(shown(authentication(request)))
-
-
-async def show(request: Request) -> JSONResponse:
-    return JSONResponse(shown(authentication(request)))
-
-
-async def regenerate(request: Request) -> JSONResponse:
-    regenerate_session(request)
-    return JSONResponse(shown(authentication(request)))
-
-
-async def clear(request: Request) -> JSONResponse:
-    request.session.clear()
-    request.session["note"] = "signed out"
-    return JSONResponse(shown(authentication(request)))
-
-
-async def sensitive(request: Request) -> JSONResponse:
-    found = require_authentication(max_age=300, level=int(request.query_params.get("level", "1")))(request)
-    return JSONResponse({"level": found.level})
-
-
-ROUTES = [
-    Route("/sign-in", sign_in, methods=["POST"]),
-    Route("/step-up", step_up, methods=["POST"]),
-    Route("/show", show),
-    Route("/regenerate", regenerate, methods=["POST"]),
-    Route("/clear", clear, methods=["POST"]),
-    Route("/sensitive", sensitive),
-    Route("/cart", add_to_cart, methods=["POST"]),
-    Route("/view", view_session),
-]
 
 
 def test_a_new_session_has_no_authentication(client_factory: ClientFactory) -> None:
@@ -267,3 +218,14 @@ def test_marking_without_the_middleware_is_a_runtime_error() -> None:
     client = TestClient(Starlette(routes=[Route("/", mark)]), raise_server_exceptions=True)
     with pytest.raises(RuntimeError, match="DynamoSessionMiddleware must be installed"):
         client.get("/")
+
+
+def test_list_sessions_shows_each_sessions_authentication(
+    client_factory: ClientFactory, memory_store: MemoryStore, clock: Clock
+) -> None:
+    signed_in(client_factory(ROUTES), level=2)
+    marked_at = now()
+    clock(60)
+    assert client_factory(ROUTES).post("/bind?user=ada").status_code == 200  # bound, never marked
+    listed = anyio.run(memory_store.list_sessions, "ada")
+    assert [(info.authenticated_at, info.auth_level) for info in listed] == [(None, None), (marked_at, 2)]

@@ -52,6 +52,7 @@ def test_the_public_api_is_what_we_meant_to_publish() -> None:
         "authentication",
         "DynamoSessionMiddleware",
         "DynamoStore",
+        "end_other_sessions",
         "flash",
         "get_flashed_messages",
         "IDLE_REFRESH_FRACTION",
