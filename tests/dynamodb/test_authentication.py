@@ -26,6 +26,7 @@ from starlette_dynamo_session._core.clock import now
 from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.lifetimes import Lifetime
 from starlette_dynamo_session._core.outcomes import Written
+from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._dynamodb.attributes import number
 from tests.auth_endpoints import ROUTES, signed_in
 from tests.conftest import SECRET_KEY, ClientFactory, Recorder
@@ -262,3 +263,16 @@ def test_marking_an_unchanged_session_costs_one_write(dynamo_client_factory: Cli
 def test_an_attribute_name_of_the_authentication_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="authenticated sessions'"):
         DynamoStore(data_name=name)
+
+
+def test_the_last_seen_write_of_a_read_only_request_keeps_the_authentication(
+    dynamo_client_factory: ClientFactory, store: DynamoStore, recorder: Recorder, clock: Clock
+) -> None:
+    client = dynamo_client_factory(ROUTES)
+    marked = client.post("/sign-in?level=2").json()
+    clock(LAST_SEEN_INTERVAL)
+    recorder.take()
+    assert client.get("/show").json() == marked
+    assert recorder.take() == ["GetItem", "PutItem"]  # "last seen" moves: the whole item is written again
+    assert client.get("/show").json() == marked
+    assert item_of(store, client)["auth_level"] == {"N": "2"}
