@@ -30,9 +30,10 @@ class MemoryStore:
 
     It follows ``DynamoStore``'s rules for everything the middleware and the users' API use: versioned writes (a
     request that lost a race merges its changes, as on DynamoDB), expiry checked on every read, each session's own
-    lifetime, DynamoDB's 400 KB item limit (``SessionTooLarge``), sessions bound to users with ``list_sessions``,
-    ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user``. Sessions are keyed by the same digest of the
-    token (``key``). It is never shared between processes, and its sessions end with the process.
+    lifetime and authentication, DynamoDB's 400 KB item limit (``SessionTooLarge``), sessions bound to users with
+    ``list_sessions``, ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user`` and ``end_other_sessions``.
+    Sessions are keyed by the same digest of the token (``key``). It is never shared between processes, and its
+    sessions end with the process.
 
     Safe to share between the requests and event loops of one process.
     """
