@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
@@ -88,7 +89,5 @@ async def end_other_sessions(conn: HTTPConnection) -> int:
     installed, and ``TableNotFound`` or ``StoreUnavailable`` when the store fails.
     """
     state = session_state(conn)
-    lifecycle = conn.scope.get(LIFECYCLE_SCOPE_KEY)
-    if not isinstance(lifecycle, SessionLifecycle):
-        raise RuntimeError("DynamoSessionMiddleware must be installed to use this function")
+    lifecycle = cast(SessionLifecycle, conn.scope[LIFECYCLE_SCOPE_KEY])  # the middleware put it beside the state
     return await lifecycle.end_other_sessions(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import StoredSession
@@ -65,6 +66,20 @@ def test_a_session_bound_in_the_same_request_counts_as_bound(client_factory: Cli
     assert this.post("/sign-in-and-change-password").json() == {"ended": 2}
     assert [other.get("/view").json() for other in others] == [{"session": {}}] * 2
     assert this.get("/view").json() == {"session": {"cart": ["apple"], "user": "ada"}}
+
+
+def test_a_sign_in_without_a_session_yet_ends_the_users_other_sessions(client_factory: ClientFactory) -> None:
+    others = devices(client_factory, 2)
+    this = client_factory(ROUTES)
+    assert this.post("/sign-in-and-change-password").json() == {"ended": 2}
+    assert [other.get("/view").json() for other in others] == [{"session": {}}] * 2
+    assert this.get("/view").json() == {"session": {"user": "ada"}}
+
+
+def test_ending_other_sessions_without_the_middleware_is_a_runtime_error() -> None:
+    client = TestClient(Starlette(routes=ROUTES))
+    with pytest.raises(RuntimeError, match="DynamoSessionMiddleware must be installed"):
+        client.post("/change-password")
 
 
 def test_a_session_bound_to_no_user_is_a_value_error(client_factory: ClientFactory) -> None:
