@@ -8,11 +8,8 @@ from typing import Annotated, Any
 import anyio
 import pytest
 from fastapi import Depends, FastAPI
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import (
@@ -211,13 +208,14 @@ def test_a_negative_max_age_is_refused() -> None:
 
 
 def test_marking_without_the_middleware_is_a_runtime_error() -> None:
-    async def mark(request: Request) -> JSONResponse:
-        mark_authenticated(request)
-        return JSONResponse({})
-
-    client = TestClient(Starlette(routes=[Route("/", mark)]), raise_server_exceptions=True)
     with pytest.raises(RuntimeError, match="DynamoSessionMiddleware must be installed"):
-        client.get("/")
+        mark_authenticated(Request({"type": "http", "headers": []}))
+
+
+@pytest.mark.parametrize("level", [0, -1])
+def test_marking_a_level_below_one_is_a_value_error(client_factory: ClientFactory, level: int) -> None:
+    with pytest.raises(ValueError, match="level must be a whole number of at least 1"):
+        client_factory(ROUTES).post(f"/sign-in?level={level}")
 
 
 def test_list_sessions_shows_each_sessions_authentication(

@@ -110,7 +110,10 @@ class StoreWithoutRevokeAll:
         await self.inner.remove(token)
 
 
-def test_a_store_that_cannot_end_a_users_sessions_is_a_type_error() -> None:
+def test_a_store_that_cannot_end_a_users_sessions_is_a_type_error_that_changes_nothing() -> None:
     client = signed_in(make_client_factory(StoreWithoutRevokeAll())(ROUTES))
     with pytest.raises(TypeError, match="revoke_all"):
         client.post("/change-password")
+    assert client.get("/view").json() == {"session": {"user": "ada"}}
+    client.post("/clear")  # and the user can still sign out: the session ends
+    assert client.get("/show").json() is None
