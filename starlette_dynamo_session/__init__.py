@@ -1,5 +1,11 @@
 """Server-side sessions for Starlette and FastAPI, stored in Amazon DynamoDB."""
 
+from starlette_dynamo_session._authentication import (
+    authentication,
+    end_other_sessions,
+    mark_authenticated,
+    require_authentication,
+)
 from starlette_dynamo_session._connection import regenerate_session, session_key, set_session_max_age
 from starlette_dynamo_session._core.events import SessionEvent
 from starlette_dynamo_session._core.exceptions import (
@@ -10,7 +16,7 @@ from starlette_dynamo_session._core.exceptions import (
     TableNotFound,
 )
 from starlette_dynamo_session._core.lifetimes import IDLE_REFRESH_FRACTION
-from starlette_dynamo_session._core.records import Forwarded, SessionStore, StoredSession
+from starlette_dynamo_session._core.records import Authentication, Forwarded, SessionStore, StoredSession
 from starlette_dynamo_session._core.session import Session
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, item_size
@@ -22,15 +28,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Authentication",
+    "authentication",
     "DynamoSessionMiddleware",
     "DynamoStore",
+    "end_other_sessions",
     "flash",
     "Forwarded",
     "get_flashed_messages",
     "IDLE_REFRESH_FRACTION",
     "item_size",
+    "mark_authenticated",
     "MAX_ITEM_BYTES",
     "regenerate_session",
+    "require_authentication",
     "Session",
     "session_key",
     "SessionConflict",

@@ -18,7 +18,7 @@ from starlette_dynamo_session._core.lifecycle import SessionLifecycle
 from starlette_dynamo_session._core.lifetimes import DEFAULT_MAX_AGE, Lifetime
 from starlette_dynamo_session._core.records import MAX_LIFETIME, SessionStore
 from starlette_dynamo_session._core.rotation import DEFAULT_ROTATION_GRACE, Rotation
-from starlette_dynamo_session._core.session import STATE_SCOPE_KEY, SkippedSession
+from starlette_dynamo_session._core.session import LIFECYCLE_SCOPE_KEY, STATE_SCOPE_KEY, SkippedSession
 from starlette_dynamo_session._core.tokens import TokenSigner, digest
 from starlette_dynamo_session._keys import SecretKey, key_texts
 from starlette_dynamo_session._legacy import CookieSessionReader
@@ -153,6 +153,7 @@ class DynamoSessionMiddleware:
             state.imported = True
         scope["session"] = state.session
         scope[STATE_SCOPE_KEY] = state
+        scope[LIFECYCLE_SCOPE_KEY] = self.lifecycle
         refused = False
 
         async def send_wrapper(message: Message) -> None:

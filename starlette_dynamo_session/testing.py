@@ -31,10 +31,10 @@ class MemoryStore:
 
     It follows ``DynamoStore``'s rules for everything the middleware and the users' API use: versioned writes (a
     request that lost a race merges its changes, as on DynamoDB), expiry checked on every read, each session's own
-    lifetime, DynamoDB's 400 KB item limit (``SessionTooLarge``), sessions bound to users with ``list_sessions``,
-    ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user``, and rotated tokens that forward to their
-    successor (``rotate_token_every``). Sessions are keyed by the same digest of the
-    token (``key``). It is never shared between processes, and its sessions end with the process.
+    lifetime and authentication, DynamoDB's 400 KB item limit (``SessionTooLarge``), sessions bound to users with
+    ``list_sessions``, ``revoke`` and ``revoke_all``, and so ``max_sessions_per_user`` and ``end_other_sessions``,
+    and rotated tokens that forward to their successor (``rotate_token_every``). Sessions are keyed by the same
+    digest of the token (``key``). It is never shared between processes, and its sessions end with the process.
 
     Safe to share between the requests and event loops of one process.
     """
@@ -107,7 +107,15 @@ class MemoryStore:
         check_user_id(user_id)
         sessions = [
             SessionInfo(
-                digest(token), user.user_id, record.created, user.last_seen, record.expiry, user.user_agent, user.ip
+                digest(token),
+                user.user_id,
+                record.created,
+                user.last_seen,
+                record.expiry,
+                user.user_agent,
+                user.ip,
+                None if record.auth is None else record.auth.at,
+                None if record.auth is None else record.auth.level,
             )
             for token, record in self._records.items()
             if (user := record.user) is not None and user.user_id == user_id and _is_live(record)

@@ -118,7 +118,8 @@ class SessionLifecycle:
                 dataclasses.replace(state, loaded=None, max_age=own_max_age), new_token(), data, now
             )
         rotate = self.rotation.due(loaded.record, now) and not state.regenerate
-        if state.regenerate or rotate or data != loaded.record.data or state.max_age != loaded.record.max_age:
+        changed = data != loaded.record.data or state.max_age != loaded.record.max_age
+        if state.regenerate or rotate or state.authenticated is not None or changed:
             async with self.turns.turn(loaded.token) as turn:  # one write at a time per session in this process
                 token = new_token() if state.regenerate or rotate else loaded.token
                 return await self._write(state, token, data, now, turn, forward=rotate)
@@ -150,9 +151,11 @@ class SessionLifecycle:
         created = now if loaded is None else loaded.record.created
         version = 1 if loaded is None else loaded.record.version + 1
         lifetime = self.lifetime.of(state.max_age)
-        user = self._user(state, None if loaded is None else loaded.record.user, now)
+        user = _bound_user(state, None if loaded is None else loaded.record.user, now, record_client=self.record_client)
         issued = None if loaded is None else loaded.record.token_issued
-        record = StoredSession(data, created, lifetime.expiry(created, now), version, state.max_age, user, issued)
+        auth = state.authenticated or (None if loaded is None else loaded.record.auth)
+        expiry = lifetime.expiry(created, now)
+        record = StoredSession(data, created, expiry, version, state.max_age, user, issued, auth)
         replacing = None if loaded is None or token == loaded.token else loaded.token
         changes: Changes | None = None
         latest, successor = (None, None) if turn is None else (turn.latest, turn.successor)
@@ -185,7 +188,10 @@ class SessionLifecycle:
             if replacing is not None:
                 record = dataclasses.replace(record, token_issued=now)
             try:
-                await self.store.write(token, record, replacing=replacing, forward=forward)
+                if forward:
+                    await self.store.write(token, record, replacing=replacing, forward=True)
+                else:  # a store written before rotation takes no ``forward``: it is only passed to rotate
+                    await self.store.write(token, record, replacing=replacing)
             except SessionConflict as conflict:
                 if loaded is None:
                     raise  # a brand-new random token cannot collide: this is not a race to merge
@@ -225,10 +231,12 @@ class SessionLifecycle:
         # The lifetime this request set wins, as its keys do; otherwise the one the other writer left stands.
         max_age = state.max_age if state.max_age != loaded.record.max_age else current.max_age
         lifetime = self.lifetime.of(max_age)
-        user = self._user(state, current.user, now)
+        user = _bound_user(state, current.user, now, record_client=self.record_client)
+        # An authentication this request recorded wins; otherwise the latest one stored stands.
+        auth = state.authenticated or current.auth
         expiry = lifetime.expiry(current.created, now)
         record = StoredSession(
-            merged, current.created, expiry, current.version + 1, max_age, user, token_issued=current.token_issued
+            merged, current.created, expiry, current.version + 1, max_age, user, current.token_issued, auth
         )
         return record, changes
 
@@ -249,14 +257,6 @@ class SessionLifecycle:
         with contextlib.suppress(SessionConflict):
             await self.store.write(loaded.token, refreshed)
 
-    def _user(self, state: SessionState, stored: SessionUser | None, now: datetime) -> SessionUser | None:
-        """The user a written session is bound to: the one this request binds it to, else the one it had."""
-        if state.bind is not None:
-            bind = state.bind
-            agent, ip = (bind.user_agent, bind.ip) if self.record_client else (None, None)
-            return SessionUser(bind.user_id, now, agent, ip)
-        return None if stored is None else dataclasses.replace(stored, last_seen=now)
-
     async def _enforce_limit(self, user_id: str, token: str) -> bool:
         """Revoke the user's sessions beyond the ``max_sessions_per_user`` most recently used; return whether
         ``token``'s session is still among them.
@@ -275,6 +275,18 @@ class SessionLifecycle:
         return digest(token) not in {info.key for info in beyond}
 
 
+def _bound_user(
+    state: SessionState, stored: SessionUser | None, now: datetime, *, record_client: bool
+) -> SessionUser | None:
+    """The user a written session is bound to: the one this request binds it to (with its client details when
+    ``record_client``), else the one it had."""
+    if state.bind is not None:
+        bind = state.bind
+        agent, ip = (bind.user_agent, bind.ip) if record_client else (None, None)
+        return SessionUser(bind.user_id, now, agent, ip)
+    return None if stored is None else dataclasses.replace(stored, last_seen=now)
+
+
 def _last_seen_due(record: StoredSession, now: datetime) -> bool:
     """Whether a bound session's "last seen" is older than ``LAST_SEEN_INTERVAL``."""
     return record.user is not None and now - record.user.last_seen >= timedelta(seconds=LAST_SEEN_INTERVAL)
@@ -282,8 +294,9 @@ def _last_seen_due(record: StoredSession, now: datetime) -> bool:
 
 def _adds_nothing(state: SessionState, record: StoredSession, current: StoredSession) -> bool:
     """Whether ``record`` (this request's changes on top of ``current``) stores nothing ``current`` lacks: the same
-    data and lifetime, and no binding."""
-    return state.bind is None and record.data == current.data and record.max_age == current.max_age
+    data, lifetime and authentication, and no binding."""
+    same = (record.data, record.max_age, record.auth) == (current.data, current.max_age, current.auth)
+    return state.bind is None and same
 
 
 def _written(token: str, loaded: Loaded | None, replacing: str | None, *, attempts: int, forward: bool) -> None:

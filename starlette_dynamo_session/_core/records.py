@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ["DEFAULT", "MAX_LIFETIME", "Forwarded", "MaxAge", "SessionStore", "SessionUser", "StoredSession"]
+__all__ = [
+    "DEFAULT",
+    "MAX_AUTH_LEVEL",
+    "MAX_LIFETIME",
+    "Authentication",
+    "Forwarded",
+    "MaxAge",
+    "SessionStore",
+    "SessionUser",
+    "StoredSession",
+]
 
 DEFAULT: Literal["default"] = "default"
 # The longest lifetime a session can be given, either way: 100 years of 365 days, in seconds. A longer max_age or
@@ -27,6 +37,21 @@ class SessionUser:
     ip: str | None = None
 
 
+# The highest authentication level a session can record: an application's scale is a handful of levels, and this
+# bound keeps a level a plain 32-bit number wherever it is stored.
+MAX_AUTH_LEVEL = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """The latest authentication of a session's user (``mark_authenticated``): when it happened (``at``, an aware
+    datetime in UTC) and how strong it was (``level``: an application's own scale, such as 1 for a password and 2
+    for a second factor)."""
+
+    at: datetime
+    level: int
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSession:
     """One stored session: its data, when it was created, when it expires, and the version of the item.
@@ -36,7 +61,7 @@ class StoredSession:
     ``max_age`` is the session's own absolute lifetime in seconds (``set_session_max_age``), ``None`` for a browser
     session, or ``"default"`` for the middleware's ``max_age``; ``user`` is the user it is bound to, if any;
     ``token_issued`` is when the session's current token was issued (an aware datetime in UTC), ``None`` for "at its
-    creation": regeneration and rotation set it.
+    creation": regeneration and rotation set it; ``auth`` is the latest authentication recorded on it, if any.
     """
 
     data: bytes
@@ -46,6 +71,7 @@ class StoredSession:
     max_age: MaxAge = DEFAULT
     user: SessionUser | None = None
     token_issued: datetime | None = None
+    auth: Authentication | None = None
 
     @property
     def issued(self) -> datetime:

@@ -7,12 +7,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette_dynamo_session._core.records import DEFAULT, MaxAge, SessionUser, StoredSession
+from starlette_dynamo_session._core.records import DEFAULT, Authentication, MaxAge, SessionUser, StoredSession
 
-__all__ = ["SKIPPED", "STATE_SCOPE_KEY", "Loaded", "Session", "SessionState", "SkippedSession", "as_left"]
+__all__ = [
+    "LIFECYCLE_SCOPE_KEY",
+    "SKIPPED",
+    "STATE_SCOPE_KEY",
+    "Loaded",
+    "Session",
+    "SessionState",
+    "SkippedSession",
+    "as_left",
+]
 
 # Where the middleware keeps a request's SessionState in the ASGI scope.
 STATE_SCOPE_KEY = "starlette_dynamo_session.state"
+# Where the middleware keeps its SessionLifecycle, for what acts on the store beyond the request's own session.
+LIFECYCLE_SCOPE_KEY = "starlette_dynamo_session.lifecycle"
 
 
 class Session(dict[str, Any]):
@@ -89,5 +100,6 @@ class SessionState:
     regenerate: bool = False
     max_age: MaxAge = DEFAULT  # the session's own lifetime: as loaded, or as set_session_max_age set it
     bind: SessionUser | None = None  # the user regenerate_session(conn, user_id=...) binds the session to
+    authenticated: Authentication | None = None  # what mark_authenticated recorded during this request
     imported: bool = False  # the session came from a cookie of Starlette's SessionMiddleware (import_cookie_sessions)
     forwarded: bool = False  # the request presented a rotated token within its grace: loaded is the current one

@@ -6,17 +6,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from starlette_dynamo_session._core.tokens import digest
+
+if TYPE_CHECKING:
+    from starlette_dynamo_session._core.records import SessionStore
+    from starlette_dynamo_session._core.session import SessionState
 
 __all__ = [
     "LAST_SEEN_INTERVAL",
     "MAX_IP_LENGTH",
     "MAX_USER_AGENT_LENGTH",
     "MAX_USER_ID_LENGTH",
+    "RevokesAll",
     "SessionInfo",
     "UserSessions",
     "check_user_id",
     "client_details",
+    "end_others",
     "is_session_key",
 ]
 
@@ -69,7 +77,8 @@ class SessionInfo:
     ``key`` is the session's public id (``session_key``, and what ``revoke`` takes); ``created``, ``last_seen`` and
     ``expires`` are aware datetimes in UTC (``last_seen`` moves at most once per ``LAST_SEEN_INTERVAL`` seconds
     unless the session is written); ``user_agent`` (truncated) and ``ip`` are the client's when the session was
-    bound, or ``None`` when the middleware does not record them.
+    bound, or ``None`` when the middleware does not record them; ``authenticated_at`` (aware, UTC) and
+    ``auth_level`` are the session's latest authentication (``mark_authenticated``), or ``None`` when it has none.
     """
 
     key: str
@@ -79,6 +88,8 @@ class SessionInfo:
     expires: datetime
     user_agent: str | None
     ip: str | None
+    authenticated_at: datetime | None = None
+    auth_level: int | None = None
 
 
 @runtime_checkable
@@ -92,7 +103,37 @@ class UserSessions(Protocol):
         """End the session whose key is ``key``; an unknown key is not an error."""
 
 
+@runtime_checkable
+class RevokesAll(Protocol):
+    """What ``end_other_sessions`` needs from a store: ending all of a user's sessions but one."""
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of the user except the one whose key is ``keep``; return how many it ended."""
+
+
 def is_session_key(key: object) -> bool:
     """Whether ``key`` has the shape of a session's key (a SHA-256 digest, base64url without padding). Raises
     nothing."""
     return isinstance(key, str) and _SESSION_KEY.fullmatch(key) is not None
+
+
+async def end_others(store: SessionStore, state: SessionState) -> int:
+    """End every other session of the user that ``state``'s session is bound to (or is being bound to by this
+    request), as the store's ``revoke_all`` with ``keep=`` this one, and mark this session for a new token when the
+    request ends (as a regeneration does); return how many sessions it ended.
+
+    Raises ``ValueError`` when the session is not bound to a user, ``TypeError`` when the store cannot end a user's
+    sessions (it has no ``revoke_all``), and ``TableNotFound`` or ``StoreUnavailable``.
+    """
+    loaded = state.loaded
+    stored = None if loaded is None or state.session.cleared else loaded.record.user
+    user = state.bind or stored
+    if user is None:
+        raise ValueError(
+            "end_other_sessions needs a session bound to a user: bind it with regenerate_session(conn, user_id=...)"
+        )
+    if not isinstance(store, RevokesAll):
+        raise TypeError("end_other_sessions needs a store that can end a user's sessions (revoke_all)")
+    ended = await store.revoke_all(user.user_id, keep=None if loaded is None else digest(loaded.token))
+    state.regenerate = True
+    return ended

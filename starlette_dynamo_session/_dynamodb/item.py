@@ -13,6 +13,7 @@ from starlette_dynamo_session._core.exceptions import SessionTooLarge
 from starlette_dynamo_session._core.records import DEFAULT, MAX_LIFETIME, Forwarded, MaxAge, StoredSession
 from starlette_dynamo_session._core.tokens import digest
 from starlette_dynamo_session._dynamodb.attributes import has_ended, instant, number, whole_seconds
+from starlette_dynamo_session._dynamodb.authenticated import auth_attributes, parse_auth
 from starlette_dynamo_session._dynamodb.binding import parse_user, user_attributes
 from starlette_dynamo_session._dynamodb.forwarding import forwarded, is_forwarding, issued_attributes, parse_issued
 from starlette_dynamo_session._dynamodb.sealing import open_sealed, seal
@@ -36,7 +37,8 @@ class ItemLayout:
     false; ``created`` and ``expiry`` are epoch seconds with six decimals (N); the TTL is the expiry in whole
     seconds, rounded up (N); the version is a count (N); a session's own lifetime is seconds (N), or NULL for a
     browser session, and absent for the middleware's; a bound session also carries its user's attributes
-    (``binding``). Instants are converted, and expiries compared with the clock, by ``attributes``.
+    (``binding``), and an authenticated one its authentication's (``authenticated``), both stored as they are.
+    Instants are converted, and expiries compared with the clock, by ``attributes``.
     """
 
     token: str
@@ -71,6 +73,8 @@ class ItemLayout:
         if record.user is not None:
             item.update(user_attributes(record.user))
         item.update(issued_attributes(record))
+        if record.auth is not None:
+            item.update(auth_attributes(record.auth))
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SessionTooLarge(f"the session item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES}")
@@ -102,6 +106,7 @@ class ItemLayout:
                 max_age=_max_age(item.get(self.max_age)),
                 user=parse_user(item),
                 token_issued=parse_issued(item),
+                auth=parse_auth(item),
             )
         except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
             log_damaged(digest(token), exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from starlette_dynamo_session._dynamodb.authenticated import AUTHENTICATION_NAMES
 from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
 from starlette_dynamo_session._dynamodb.forwarding import ROTATION_NAMES
 from starlette_dynamo_session._dynamodb.item import ItemLayout
@@ -16,13 +17,18 @@ __all__ = ["StoreSettings", "check_names"]
 
 def check_names(table_name: str, names: tuple[str, ...]) -> None:
     """Check a store's table name and item attribute ``names``. Raises ``ValueError`` when two names are the same,
-    one is a bound session's (``BINDING_NAMES``) or a rotated token's (``ROTATION_NAMES``), or one is empty."""
+    one is a bound session's (``BINDING_NAMES``), a rotated token's (``ROTATION_NAMES``) or an authenticated one's
+    (``AUTHENTICATION_NAMES``), or one is empty."""
     if len(set(names)) != len(names):
         raise ValueError(f"attribute names must all differ, got {names!r}")
     if len(set(names + BINDING_NAMES)) != len(names) + len(BINDING_NAMES):
         raise ValueError(f"attribute names must differ from the bound sessions' {BINDING_NAMES!r}, got {names!r}")
     if set(names) & set(ROTATION_NAMES):
         raise ValueError(f"attribute names must differ from the rotated tokens' {ROTATION_NAMES!r}, got {names!r}")
+    if set(names) & set(AUTHENTICATION_NAMES):
+        raise ValueError(
+            f"attribute names must differ from the authenticated sessions' {AUTHENTICATION_NAMES!r}, got {names!r}"
+        )
     if not all(names) or not table_name:
         raise ValueError("the table name and attribute names must not be empty")
 

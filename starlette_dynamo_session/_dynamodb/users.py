@@ -12,6 +12,7 @@ from starlette_dynamo_session._core.exceptions import StoreUnavailable
 from starlette_dynamo_session._core.retries import UNPROCESSED_KEYS
 from starlette_dynamo_session._core.users import SessionInfo
 from starlette_dynamo_session._dynamodb.attributes import has_ended, instant
+from starlette_dynamo_session._dynamodb.authenticated import AUTH_LEVEL_NAME, AUTHENTICATED_AT_NAME, parse_auth
 from starlette_dynamo_session._dynamodb.binding import (
     IP_NAME,
     LAST_SEEN_NAME,
@@ -47,6 +48,7 @@ def session_info(layout: ItemLayout, item: Mapping[str, Any]) -> SessionInfo | N
     (another shape, or an instant out of range: logged at WARNING). Raises nothing."""
     try:
         user = parse_user(item)
+        auth = parse_auth(item)
         expires = instant(item[layout.expiry]["N"])
         key = str(item[layout.token]["S"])
         created = instant(item[layout.created]["N"])
@@ -55,7 +57,8 @@ def session_info(layout: ItemLayout, item: Mapping[str, Any]) -> SessionInfo | N
         return None
     if user is None or has_ended(expires):
         return None
-    return SessionInfo(key, user.user_id, created, user.last_seen, expires, user.user_agent, user.ip)
+    at, level = (None, None) if auth is None else (auth.at, auth.level)
+    return SessionInfo(key, user.user_id, created, user.last_seen, expires, user.user_agent, user.ip, at, level)
 
 
 async def read_sessions(
@@ -74,6 +77,8 @@ async def read_sessions(
         "#seen": LAST_SEEN_NAME,
         "#agent": USER_AGENT_NAME,
         "#ip": IP_NAME,
+        "#authat": AUTHENTICATED_AT_NAME,
+        "#authlevel": AUTH_LEVEL_NAME,
     }
     sessions: dict[str, SessionInfo] = {}
     for start in range(0, len(keys), BATCH_GET_LIMIT):

@@ -22,11 +22,12 @@ from starlette_dynamo_session._core.lifetimes import (
     DEFAULT_MAX_AGE,
     IDLE_REFRESH_FRACTION,
 )
-from starlette_dynamo_session._core.records import DEFAULT, MaxAge, StoredSession
+from starlette_dynamo_session._core.records import DEFAULT, Authentication, MaxAge, StoredSession
 from starlette_dynamo_session._core.retries import MERGE
 from starlette_dynamo_session._core.rotation import DEFAULT_ROTATION_GRACE
 from starlette_dynamo_session._core.tokens import TOKEN_BYTES, digest
 from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH
+from starlette_dynamo_session._dynamodb.authenticated import auth_attributes
 from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
 from starlette_dynamo_session._dynamodb.defaults import (
     DEFAULT_AIOHTTP_CONFIG,
@@ -290,6 +291,13 @@ def test_the_item_sizes_the_docs_quote_are_item_size_of_the_items_the_store_writ
         "docs/capacity.md",
     )
     assert set(writes) == {tuple(str(-(-written_item_size(n) // 1024)) for n in kib)}
+
+
+def test_the_size_the_readme_quotes_for_the_authentication_is_item_size_of_its_attributes() -> None:
+    attributes = auth_attributes(Authentication(datetime(2026, 12, 5, 10, 0, 0, 123456, tzinfo=UTC), 2))
+    assert set(quoted(r"the two attributes add (\d+) bytes to the\s+item", "README.md")) == {
+        (str(item_size(attributes)),)
+    }
 
 
 def test_the_item_limit_the_docs_quote_is_the_stores() -> None:

@@ -21,7 +21,9 @@ from tests.support.rotation import (
     HEADER,
     WINDOW,
     Barrier,
+    authentication_across_a_rotation,
     costs_of_each_kind,
+    mark_racing_a_rotation,
     presenting,
     rotating_app,
     rotating_client,
@@ -263,6 +265,28 @@ async def test_twenty_concurrent_requests_straddling_a_rotation_lose_no_key_and_
     assert {current} == tokens
     expected = {"user": "ada", **{f"k{index}": str(index) for index in range(20)}}
     assert json.loads(memory_store.records[current].data) == expected
+
+
+def test_a_rotation_keeps_the_sessions_authentication_under_the_new_token_and_the_old_one_within_the_grace(
+    memory_store: MemoryStore, clock: Clock
+) -> None:
+    marked, shown = authentication_across_a_rotation(rotating_client(memory_store), clock, WINDOW, GRACE)
+    assert marked["level"] == 2
+    assert shown == [marked, marked, marked]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two processes"])
+async def test_a_mark_racing_a_rotation_is_kept_with_the_other_requests_change_under_the_new_token(
+    memory_store: MemoryStore, clock: Clock, processes: int
+) -> None:
+    old = started(rotating_client(memory_store), user="ada")
+    clock(WINDOW)
+    responses, new = await mark_racing_a_rotation(memory_store, old, processes)
+    record = memory_store.records[new]
+    assert json.loads(record.data) == {"user": "ada", "cart": "apple"}
+    assert record.auth is not None
+    assert (record.auth.at.timestamp(), record.auth.level) == (responses[1].json()["at"], 2)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ rotation's one transaction, the forwarding item it leaves, the grace, the replay
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,9 @@ from tests.endpoints import later, raw_item
 from tests.support.rotation import (
     HEADER,
     Barrier,
+    authentication_across_a_rotation,
     costs_of_each_kind,
+    mark_racing_a_rotation,
     presenting,
     rotating_app,
     rotating_client,
@@ -182,6 +185,28 @@ async def test_twenty_concurrent_requests_straddling_a_rotation_lose_no_key_and_
     expected = {"user": "ada", **{f"k{index}": str(index) for index in range(20)}}
     assert client.get("/view", headers=presenting(set_cookie(responses[0]) or "")).json() == {"session": expected}
     assert raw_item(store, new) is not None
+
+
+def test_a_rotation_keeps_the_sessions_authentication_under_the_new_token_and_the_old_one_within_the_grace(
+    store: DynamoStore, clock: Clock
+) -> None:
+    marked, shown = authentication_across_a_rotation(client_on(store), clock, EVERY, GRACE)
+    assert marked["level"] == 2
+    assert shown == [marked, marked, marked]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two processes"])
+async def test_a_mark_racing_a_rotation_is_kept_with_the_other_requests_change_under_the_new_token(
+    store: DynamoStore, clock: Clock, processes: int
+) -> None:
+    old = started(client_on(store), user="ada")
+    clock(EVERY)
+    responses, new = await mark_racing_a_rotation(store, old, processes, **OPTIONS)
+    record = await store.read(new)
+    assert isinstance(record, StoredSession) and record.auth is not None
+    assert json.loads(record.data) == {"user": "ada", "cart": "apple"}
+    assert (record.auth.at.timestamp(), record.auth.level) == (responses[1].json()["at"], 2)
 
 
 @pytest.mark.anyio

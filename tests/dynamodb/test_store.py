@@ -492,6 +492,12 @@ DAMAGES = {
     "max_age of minus 20 digits": {"max_age": {"N": "-99999999999999999999"}},
     "max_age not whole": {"max_age": {"N": "1.5"}},
     "last_seen far beyond the year 9999": {"user_id": {"S": "ada"}, "last_seen": {"N": "1e400"}},
+    "authenticated_at far beyond the year 9999": {"authenticated_at": {"N": "1e400"}, "auth_level": {"N": "1"}},
+    "auth_level below 1": {"authenticated_at": {"N": "1700000000.000000"}, "auth_level": {"N": "0"}},
+    "auth_level beyond 2**31 - 1": {"authenticated_at": {"N": "1700000000.000000"}, "auth_level": {"N": "2147483648"}},
+    "auth_level not whole": {"authenticated_at": {"N": "1700000000.000000"}, "auth_level": {"N": "1.5"}},
+    "auth_level without authenticated_at": {"auth_level": {"N": "2"}},
+    "authenticated_at without auth_level": {"authenticated_at": {"N": "1700000000.000000"}},
 }
 SESSION_ROUTES = [Route("/view", view_session), Route("/update", update_session, methods=["POST"])]
 

@@ -15,7 +15,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from starlette_dynamo_session import DynamoSessionMiddleware, regenerate_session, session_key
+from starlette_dynamo_session import (
+    DynamoSessionMiddleware,
+    authentication,
+    mark_authenticated,
+    regenerate_session,
+    session_key,
+)
+from tests.auth_endpoints import shown
 from tests.conftest import SECRET_KEY
 from tests.endpoints import clear_session, update_session, view_session
 
@@ -35,6 +42,15 @@ async def sign_in(request: Request) -> JSONResponse:
     return JSONResponse({"session": request.session})
 
 
+async def mark(request: Request) -> JSONResponse:
+    mark_authenticated(request, level=int(request.query_params.get("level", "1")))
+    return JSONResponse(shown(authentication(request)))
+
+
+async def show_authentication(request: Request) -> JSONResponse:
+    return JSONResponse(shown(authentication(request)))
+
+
 async def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"key": session_key(request)})
 
@@ -46,17 +62,25 @@ ROUTES = [
     Route("/clear", clear_session, methods=["POST"]),
     Route("/sign-in", sign_in, methods=["POST"]),
     Route("/whoami", whoami),
+    Route("/mark", mark, methods=["POST"]),
+    Route("/authentication", show_authentication),
 ]
 
 
 def rotating_app(store: object, barrier: Barrier | None = None, **options: Any) -> Starlette:
     """The routes behind the middleware on ``store``, rotating every ``WINDOW`` seconds with a ``GRACE`` grace
-    (keywords override the middleware's options); with ``barrier``, ``/set`` waits at it before changing anything."""
+    (keywords override the middleware's options); with ``barrier``, ``/held-set`` and ``/held-mark`` wait at it
+    before doing what ``/set`` and ``/mark`` do."""
 
     async def held_set(request: Request) -> JSONResponse:
         if barrier is not None:
             await barrier.wait()
         return await set_key(request)
+
+    async def held_mark(request: Request) -> JSONResponse:
+        if barrier is not None:
+            await barrier.wait()
+        return await mark(request)
 
     options = {
         "store": store,
@@ -65,7 +89,8 @@ def rotating_app(store: object, barrier: Barrier | None = None, **options: Any) 
         "rotation_grace": GRACE,
         **options,
     }
-    routes = [Route("/held-set", held_set, methods=["POST"]), *ROUTES]
+    held = [Route("/held-set", held_set, methods=["POST"]), Route("/held-mark", held_mark, methods=["POST"])]
+    routes = [*held, *ROUTES]
     return Starlette(routes=routes, middleware=[Middleware(DynamoSessionMiddleware, **options)])
 
 
@@ -100,23 +125,34 @@ class Barrier:
             await self.all_arrived.wait()
 
 
+async def race(requests: list[tuple[Starlette, str, dict[str, str]]], signed: str) -> list[httpx.Response]:
+    """Send each of ``requests`` (an app, standing for one process, a path to POST and its query) at once,
+    presenting ``signed``; return the responses in the same order."""
+    responses: list[httpx.Response | None] = [None] * len(requests)
+    clients = {
+        id(app): httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        for app, _, _ in requests
+    }
+
+    async def send(index: int) -> None:
+        app, path, params = requests[index]
+        responses[index] = await clients[id(app)].post(path, params=params, headers=presenting(signed))
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(len(requests)):
+            tasks.start_soon(send, index)
+    for client in clients.values():
+        await client.aclose()
+    return [response for response in responses if response is not None]
+
+
 async def straddle_a_rotation(apps: list[Starlette], signed: str, requests: int) -> list[httpx.Response]:
     """Send ``requests`` concurrent requests presenting ``signed``, spread over ``apps`` (one app stands for one
     process), each setting a key of its own (``k0``...) once all of them have loaded the session."""
-    responses: list[httpx.Response | None] = [None] * requests
-    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") for app in apps]
-
-    async def send(index: int) -> None:
-        client = clients[index % len(clients)]
-        params = {"key": f"k{index}", "value": str(index)}
-        responses[index] = await client.post("/held-set", params=params, headers=presenting(signed))
-
-    async with anyio.create_task_group() as tasks:
-        for index in range(requests):
-            tasks.start_soon(send, index)
-    for client in clients:
-        await client.aclose()
-    return [response for response in responses if response is not None]
+    sets = [
+        (apps[index % len(apps)], "/held-set", {"key": f"k{index}", "value": str(index)}) for index in range(requests)
+    ]
+    return await race(sets, signed)
 
 
 # Each kind of request the cost tables name, in an order that gives each its session: (kind, method, path, body).
@@ -159,3 +195,35 @@ def set_cookie(response: Answer) -> str | None:
     name, _, rest = header.partition("=")
     assert name == "session", header
     return rest.split(";")[0]
+
+
+def authentication_across_a_rotation(
+    client: TestClient, advance: Callable[[float], None], window: float, grace: float
+) -> tuple[Any, list[Any]]:
+    """Mark the client's session authenticated at level 2, let its token rotate, and read the authentication under
+    the new token and, within the grace, under the old one; return what the mark gave and what the reads showed."""
+    old = set_cookie(client.post("/update", json={"user": "ada"})) or ""
+    marked = client.post("/mark", params={"level": "2"}).json()
+    advance(window)
+    rotated = client.get("/authentication")
+    new = set_cookie(rotated) or ""
+    assert token_of(new) not in ("", token_of(old))
+    advance(grace - 1)
+    within = client.get("/authentication", headers=presenting(old))
+    return marked, [rotated.json(), within.json(), client.get("/authentication", headers=presenting(new)).json()]
+
+
+async def mark_racing_a_rotation(
+    store: object, signed: str, processes: int, **options: Any
+) -> tuple[list[httpx.Response], str]:
+    """Two requests presenting ``signed`` once its token is due to rotate, held until both loaded the session, in
+    one process or two (an app each, on ``store``): one sets ``cart``, the other marks the session authenticated at
+    level 2. Return their responses and the one token they both carry."""
+    barrier = Barrier(2)
+    apps = [rotating_app(store, barrier, **options) for _ in range(processes)]
+    requests = [(apps[0], "/held-set", {"key": "cart", "value": "apple"}), (apps[-1], "/held-mark", {"level": "2"})]
+    responses = await race(requests, signed)
+    assert [response.status_code for response in responses] == [200, 200]
+    tokens = {token_of(set_cookie(response) or "") for response in responses}
+    assert len(tokens) == 1 and token_of(signed) not in tokens
+    return responses, tokens.pop()
