@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from demo_app import pages
+from demo_app.account import Account
 from demo_app.devices import MAX_DEVICES, SIGNED_OUT_NOTICE, Devices
 from starlette_dynamo_session import (
     MAX_ITEM_BYTES,
@@ -30,6 +31,7 @@ from starlette_dynamo_session import (
     flash,
     get_flashed_messages,
     item_size,
+    mark_authenticated,
     regenerate_session,
     session_key,
     set_session_max_age,
@@ -77,6 +79,7 @@ def create_app(
     """
     demo = _Demo(store, session_cookie)
     devices = Devices(store, page=_page, form=_form)
+    account = Account(page=_page, form=_form)
     routes = [
         Route("/", demo.home),
         Route("/sign-in", demo.sign_in, methods=["POST"]),
@@ -89,6 +92,10 @@ def create_app(
         Route("/sessions", devices.sessions),
         Route("/sessions/sign-out", devices.sign_out_one, methods=["POST"]),
         Route("/sessions/sign-out-others", devices.sign_out_others, methods=["POST"]),
+        Route("/account/password", account.password),
+        Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/confirm", account.confirm),
+        Route("/account/confirm", account.reauthenticate, methods=["POST"]),
         Route("/healthz", demo.healthz),
         Route("/style.css", demo.stylesheet),
     ]
@@ -131,6 +138,7 @@ class _Demo:
         # "Remember me": a cookie that lasts 30 days; otherwise one the browser forgets when it closes.
         set_session_max_age(request, REMEMBER_ME if form.get("remember") == "on" else None)
         request.session["user"] = name
+        mark_authenticated(request)  # when the user last proved who they are: "Change password" asks for a recent one
         flash(request, f"Welcome, {name}: this session now has a new token, bound to you.")
         return RedirectResponse("/", status_code=303)
 

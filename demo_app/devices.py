@@ -76,6 +76,7 @@ def sessions_page(*, user: str, infos: Sequence[SessionInfo], current: str | Non
             f'<td data-label="IP address"><code>{escape(info.ip or "-")}</code></td>'
             f'<td data-label="Signed in">{_when(info.created)}</td>'
             f'<td data-label="Last seen">{_when(info.last_seen)}</td>'
+            f'<td data-label="Last auth">{_authenticated(info)}</td>'
             '<td><form method="post" action="/sessions/sign-out">'
             f'<input type="hidden" name="key" value="{escape(info.key)}">'
             f'<button class="quiet" type="submit" aria-label="{escape(label)}">Sign out</button></form></td></tr>'
@@ -86,13 +87,23 @@ def sessions_page(*, user: str, infos: Sequence[SessionInfo], current: str | Non
 <strong id="max-devices">{MAX_DEVICES}</strong> devices: signing in on another signs out the least recently used.</p>
 <div class="card list">
 <table class="stack cards">
-<thead><tr><th>Browser</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr></thead>
+<thead><tr><th>Browser</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th>Last authenticated</th><th></th>
+</tr></thead>
 <tbody>{"".join(rows)}</tbody>
 </table>
 </div>
-<form method="post" action="/sessions/sign-out-others">
-<button class="danger" type="submit">Sign out everywhere else</button></form>"""
+<div class="actions"><form method="post" action="/sessions/sign-out-others">
+<button class="danger" type="submit">Sign out everywhere else</button></form>
+<a href="/account/password">Change password</a></div>"""
     return pages.layout("Your sessions", body, path="/sessions", user=user)
+
+
+def _authenticated(info: SessionInfo) -> str:
+    """When the session's user last authenticated on it, and at which level beyond the first."""
+    if info.authenticated_at is None:
+        return '<span class="muted">never</span>'
+    level = "" if info.auth_level in (None, 1) else f" (level {info.auth_level})"
+    return f"{_when(info.authenticated_at)}{level}"
 
 
 def _browser(user_agent: str | None) -> str:

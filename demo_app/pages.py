@@ -54,12 +54,13 @@ h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
 .tile .number { display: block; font-size: 2.25rem; font-weight: 700; line-height: 1.1; }
 .tile .label { color: var(--muted); }
 .big { font-size: 4.5rem; font-weight: 700; line-height: 1; margin: .25rem 0 .75rem; }
+.actions { display: flex; gap: .75rem 1.5rem; align-items: center; flex-wrap: wrap; }
 form.inline { display: flex; gap: .75rem; align-items: flex-end; flex-wrap: wrap; margin: 0; }
 label.check { flex-direction: row; gap: .4rem; align-items: center; font-weight: 400; padding-bottom: .55rem; }
 label { display: flex; flex-direction: column; gap: .3rem; font-weight: 600; font-size: .9rem; }
-input[type=text] { font: inherit; padding: .55rem .75rem; border: 1px solid #cbd2d9; border-radius: 8px;
-  min-width: 16rem; }
-input[type=text]:focus { outline: 2px solid var(--accent); outline-offset: 1px; border-color: var(--accent); }
+input[type=text], input[type=password] { font: inherit; padding: .55rem .75rem; border: 1px solid #cbd2d9;
+  border-radius: 8px; min-width: 16rem; }
+input:focus { outline: 2px solid var(--accent); outline-offset: 1px; border-color: var(--accent); }
 button { font: inherit; font-weight: 600; padding: .55rem 1.1rem; border-radius: 8px; cursor: pointer;
   border: 1px solid var(--accent); background: var(--accent); color: #fff; }
 button:hover { background: var(--accent-dark); }
@@ -101,7 +102,7 @@ footer { max-width: 68rem; margin: 0 auto 2rem; padding: 0 1.5rem; color: var(--
   .tile .number { font-size: 1.6rem; }
   .big { font-size: 3.5rem; }
   form.inline > label:not(.check) { flex: 1 1 100%; }
-  input[type=text] { min-width: 0; width: 100%; }
+  input[type=text], input[type=password] { min-width: 0; width: 100%; }
 }
 /* Below a tablet's width, tables become lists: a row of a "stack" table is a block, and one of a "cards" table a card
    of its own, each cell after its column's name. */
@@ -202,7 +203,8 @@ Everything else lives in one DynamoDB item, keyed by a digest of that token.</fo
 """
 
 
-def _banner(notice: str | None, error: str | None) -> str:
+def banner(notice: str | None, error: str | None) -> str:
+    """A page's notice (a status) and error (an alert), either of them optional."""
     parts = []
     if notice:
         parts.append(f'<div class="notice" role="status">{escape(notice)}</div>')
@@ -247,7 +249,7 @@ def home(
 <span class="label">keys in the session item</span></a>
 </div>"""
     if user is None:
-        body = f"""{_banner(notice, error)}
+        body = f"""{banner(notice, error)}
 <h1>Sessions stored in DynamoDB</h1>
 <p class="lead">Sign in with any name. Signing in gives the session a new token: the old cookie stops working,
 and whatever the session already held (visits, cart) comes along.</p>
@@ -261,7 +263,7 @@ and whatever the session already held (visits, cart) comes along.</p>
 </div>
 {tiles}"""
     else:
-        body = f"""{_banner(notice, error)}
+        body = f"""{banner(notice, error)}
 <h1>Hello, {escape(user)}</h1>
 <p class="lead">This page was built from your session, loaded from DynamoDB with one strongly consistent read.</p>
 {tiles}
@@ -288,7 +290,7 @@ the changed session back before the response starts.</p>
 
 def cart(*, user: str | None, lines: Sequence[CartLine], error: str | None) -> str:
     """The cart: a list kept inside the session, changed in place."""
-    body = f"""{_banner(None, error)}
+    body = f"""{banner(None, error)}
 <h1>Cart</h1>
 <p class="lead">The cart is a list of objects inside the session. Adding an item changes it in place, and the
 middleware notices the nested change.</p>

@@ -29,8 +29,8 @@ def mark_authenticated(conn: HTTPConnection, *, level: int = 1) -> None:
     password, 2 for a second factor...). Call it at sign-in, and again at a step-up re-authentication.
 
     It is stored when the response starts, with the session (a session that ends empty stores nothing). Raises
-    ``ValueError`` when ``level`` is not a whole number from 1 to ``MAX_AUTH_LEVEL`` (2**31 - 1), and ``RuntimeError`` when
-    ``DynamoSessionMiddleware`` is not installed.
+    ``ValueError`` when ``level`` is not a whole number from 1 to ``MAX_AUTH_LEVEL`` (2**31 - 1), and
+    ``RuntimeError`` when ``DynamoSessionMiddleware`` is not installed.
     """
     _check_level(level)
     session_state(conn).authenticated = Authentication(clock.now(), level)

@@ -12,13 +12,17 @@ import base64
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
+from harness.environment import FAKE_CREDENTIALS
 from harness.processes import ROOT, ServerProcess, running_server, uvicorn_command
+from starlette_dynamo_session._core.tokens import digest
 from tests.support.demo import demo_environment, run_demo
 
 pytestmark = pytest.mark.browser
@@ -239,6 +243,67 @@ def test_device_b_signs_device_a_out_from_your_sessions(demo: ServerProcess, bro
     device_b.close()
 
 
+@pytest.mark.dynamodb_local
+def test_a_password_change_asks_for_a_recent_sign_in_and_signs_the_other_device_out(
+    dynamodb_local_endpoint: str, browser: Browser, tmp_path: Path
+) -> None:
+    """Two devices of one user, the demo on DynamoDB Local: "Your sessions" shows when each last authenticated; on
+    device B, whose sign-in is made an hour old in its item, "Change password" first asks B to confirm it is the
+    user, then changes the password: device A is signed out, and B keeps its session under a new token."""
+    table = f"demo-{uuid.uuid4().hex}"
+    environment = demo_environment(
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local_endpoint, AWS_REGION="us-east-1", **FAKE_CREDENTIALS
+    )
+    with run_demo(tmp_path, "--table", table, "--create-table", environment=environment) as demo:
+        device_a = browser.new_context(base_url=demo.url, user_agent=FIREFOX)
+        device_b = browser.new_context(base_url=demo.url)
+        a, b = device_a.new_page(), device_b.new_page()
+        sign_in(a, USER)
+        sign_in(b, USER)
+        b.goto("/sessions")
+        expect(b.locator("tr.device")).to_have_count(2)
+        expect(b.locator('td[data-label="Last auth"] time')).to_have_count(2)
+
+        # B signed in an hour ago: its item says so (its authentication is stored as it is, beside the sealed data).
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=dynamodb_local_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        key = {"token": {"S": digest(session_cookie_value(b).split(".")[0])}}
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET authenticated_at = authenticated_at - :hour",
+            ExpressionAttributeValues={":hour": {"N": "3600"}},
+        )
+        b.get_by_role("link", name="Change password", exact=True).click()
+        expect(b.get_by_role("heading", level=1)).to_have_text("Confirm it's you")
+        b.get_by_label("Your name").fill("Someone Else")
+        b.get_by_role("button", name="Confirm", exact=True).click()
+        expect(b.get_by_role("alert")).to_have_text("That is not the name you signed in with.")
+        b.get_by_label("Your name").fill(USER)
+        b.get_by_role("button", name="Confirm", exact=True).click()
+        expect(b.get_by_role("heading", level=1)).to_have_text("Change password")
+
+        token_before = session_cookie_value(b)
+        b.get_by_label("New password", exact=True).fill("correct horse battery")
+        b.get_by_label("New password again").fill("correct horse battery")
+        b.get_by_role("button", name="Change password", exact=True).click()
+        expect(b.get_by_role("status")).to_have_text(
+            "Password changed: 1 other session signed out, and this one has a new token."
+        )
+        expect(b.locator("tr.device")).to_have_count(1)
+        assert session_cookie_value(b) != token_before
+        a.reload()
+        expect(a.get_by_text("Not signed in")).to_be_visible()
+        device_a.close()
+        device_b.close()
+        client.delete_table(TableName=table)
+
+
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_no_page_of_the_demo_is_wider_than_the_screen(
     demo: ServerProcess, browser: Browser, viewport: ViewportSize, tmp_path: Path
@@ -288,6 +353,10 @@ def test_no_page_of_the_demo_is_wider_than_the_screen(
     page.goto("/session")
     expect(page.locator("#opened")).to_contain_text(USER)
     measure("session item", "Session item")
+    page.goto("/account/confirm")
+    measure("confirm it's you", "Confirm it's you")
+    page.goto("/account/password")
+    measure("change password", "Change password")
     page.goto("/sessions")
     expect(page.locator("tr.device")).to_have_count(2)
     measure("your sessions", "Your sessions")

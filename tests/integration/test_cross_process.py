@@ -194,3 +194,26 @@ def test_concurrent_sign_ins_of_one_user_leave_exactly_the_limit_in_every_round(
         alive = [cookie for cookie in cookies if httpx.get(f"{url}/", headers=with_cookie(cookie)).json()["session"]]
         assert len(anyio.run(shared_store.list_sessions, "ada")) == 3
         assert len(alive) == 3
+
+
+def test_a_password_change_in_one_process_ends_the_users_sessions_held_in_another(serve: Serve) -> None:
+    first, second = (serve(app="tests.apps.users:app", SESSION_LIMIT="10") for _ in range(2))
+
+    def sign_in(url: str, user: str = "ada") -> str:
+        response = httpx.post(f"{url}/sign-in", params={"user": user})
+        response.raise_for_status()
+        return response.cookies.get("session") or ""
+
+    this, *on_first = [sign_in(first) for _ in range(3)]
+    on_second, bob = [sign_in(second) for _ in range(2)], sign_in(second, "bob")
+    changed = httpx.post(f"{first}/change-password", headers=with_cookie(this))
+    assert changed.json() == {"ended": 4}
+    new = changed.cookies.get("session") or ""
+    sessions = {
+        url: [httpx.get(f"{url}/", headers=with_cookie(cookie)).json()["session"] for cookie in on_first + on_second]
+        for url in (first, second)
+    }
+    assert sessions == {first: [{}] * 4, second: [{}] * 4}
+    assert httpx.get(f"{second}/", headers=with_cookie(bob)).json()["session"] == {"user": "bob"}
+    assert httpx.get(f"{second}/", headers=with_cookie(new)).json()["session"] == {"user": "ada"}
+    assert httpx.get(f"{second}/", headers=with_cookie(this)).json()["session"] == {}
