@@ -213,12 +213,10 @@ def authentication_across_a_rotation(
     return marked, [rotated.json(), within.json(), client.get("/authentication", headers=presenting(new)).json()]
 
 
-async def mark_racing_a_rotation(
-    store: object, signed: str, processes: int, **options: Any
-) -> tuple[list[httpx.Response], str]:
+async def mark_racing_a_rotation(store: Any, signed: str, processes: int, **options: Any) -> tuple[Any, Any]:
     """Two requests presenting ``signed`` once its token is due to rotate, held until both loaded the session, in
     one process or two (an app each, on ``store``): one sets ``cart``, the other marks the session authenticated at
-    level 2. Return their responses and the one token they both carry."""
+    level 2. Return what ``store`` holds under the one token both responses carry, and what the mark answered."""
     barrier = Barrier(2)
     apps = [rotating_app(store, barrier, **options) for _ in range(processes)]
     requests = [(apps[0], "/held-set", {"key": "cart", "value": "apple"}), (apps[-1], "/held-mark", {"level": "2"})]
@@ -226,4 +224,4 @@ async def mark_racing_a_rotation(
     assert [response.status_code for response in responses] == [200, 200]
     tokens = {token_of(set_cookie(response) or "") for response in responses}
     assert len(tokens) == 1 and token_of(signed) not in tokens
-    return responses, tokens.pop()
+    return await store.read(tokens.pop()), responses[1].json()
