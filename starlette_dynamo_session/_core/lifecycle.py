@@ -77,6 +77,7 @@ class SessionLifecycle:
         if isinstance(record, Forwarded):
             if self.rotation.replayed(record, clock.now()):
                 await replay(self.store, token, record)
+                state.replayed = True
                 return state
             current = await follow(self.store, record)
             if current is None:
@@ -101,8 +102,8 @@ class SessionLifecycle:
         now = clock.now()
         loaded = state.loaded
         if loaded is None:
-            if not state.session:  # an imported cookie session the request emptied: its cookie is expired
-                return Destroyed() if state.imported else Unchanged()
+            if not state.session:  # an imported session the request emptied, or a replayed token: its cookie expires
+                return Destroyed() if state.imported or state.replayed else Unchanged()
             outcome = await self._write(state, new_token(), dumps(state.session), now)
             if state.imported and isinstance(outcome, Written):
                 notify(SessionEvent("imported", digest(outcome.token)))

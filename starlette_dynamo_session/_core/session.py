@@ -103,3 +103,4 @@ class SessionState:
     authenticated: Authentication | None = None  # what mark_authenticated recorded during this request
     imported: bool = False  # the session came from a cookie of Starlette's SessionMiddleware (import_cookie_sessions)
     forwarded: bool = False  # the request presented a rotated token within its grace: loaded is the current one
+    replayed: bool = False  # the request presented a rotated token after its grace: the session was ended

@@ -132,10 +132,33 @@ def test_a_replay_after_the_grace_ends_the_session_for_every_holder_and_is_an_ev
     clock(GRACE)
     events.clear()
     replayed = client.get("/view", headers=presenting(old))
-    assert (replayed.json(), set_cookie(replayed)) == ({"session": {}}, None)
+    assert (replayed.json(), set_cookie(replayed)) == ({"session": {}}, "")  # the dead cookie is expired
     assert events == [SessionEvent("token_replayed", digest(token_of(new)))]
     assert client.get("/view", headers=presenting(new)).json() == {"session": {}}
     assert memory_store.live() == {}
+
+
+def test_a_replay_by_an_api_client_empties_its_session_header(memory_store: MemoryStore, clock: Clock) -> None:
+    client = rotating_client(memory_store, session_header=HEADER)
+    old = client.post("/update", json={"user": "ada"}, headers={HEADER: ""}).headers[HEADER]
+    clock(WINDOW)
+    new = client.get("/view", headers={HEADER: old}).headers[HEADER]
+    clock(GRACE)
+    replayed = client.get("/view", headers={HEADER: old})
+    assert (replayed.json(), replayed.headers[HEADER]) == ({"session": {}}, "")
+    assert client.get("/view", headers={HEADER: new}).json() == {"session": {}}
+
+
+def test_a_replay_that_writes_starts_a_new_session_under_a_new_token(memory_store: MemoryStore, clock: Clock) -> None:
+    client = rotating_client(memory_store)
+    old = started(client, user="ada")
+    clock(WINDOW)
+    new = set_cookie(client.get("/view")) or ""
+    clock(GRACE)
+    replayed = client.post("/set", params={"key": "cart", "value": "apple"}, headers=presenting(old))
+    fresh = set_cookie(replayed) or ""
+    assert token_of(fresh) not in ("", token_of(old), token_of(new))
+    assert client.get("/view", headers=presenting(fresh)).json() == {"session": {"cart": "apple"}}
 
 
 def test_a_rotation_is_an_event_with_the_new_and_the_previous_key(memory_store: MemoryStore, clock: Clock) -> None:
