@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette_dynamo_session._core.records import StoredSession
 from starlette_dynamo_session._dynamodb.binding import USER_ID_NAME
-from starlette_dynamo_session._dynamodb.forwarding import forwarding_item
+from starlette_dynamo_session._dynamodb.forwarding import SUCCESSOR_NAME, forwarding_item
 from starlette_dynamo_session._dynamodb.item import ItemLayout
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ class SessionRequests:
 
     def save(self, token: str, record: StoredSession) -> UpdateItemInputTypeDef:
         """The UpdateItem that stores ``record``'s data and expiry under ``token`` whatever is there, keeping the
-        session's creation time and own lifetime, and counting its version on (``DynamoStore.save``)."""
+        session's creation time and own lifetime, and counting its version on (``DynamoStore.save``); never over
+        a rotated token's forwarding item."""
         item = self.layout.item(token, record)
         values: dict[str, AttributeValueTypeDef] = {
             ":data": item[self.layout.data],
@@ -67,6 +68,7 @@ class SessionRequests:
             "#ttl": self.layout.ttl,
             "#created": self.layout.created,
             "#version": self.layout.version,
+            "#successor": SUCCESSOR_NAME,
         }
         return {
             "TableName": self.table,
@@ -75,6 +77,7 @@ class SessionRequests:
                 "SET #data = :data, #expiry = :expiry, #ttl = :ttl, #created = if_not_exists(#created, :created), "
                 "#version = if_not_exists(#version, :zero) + :one"
             ),
+            "ConditionExpression": "attribute_not_exists(#successor)",  # a rotated token's item stays forwarding
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }

@@ -145,8 +145,9 @@ class DynamoStore(StoreSettings):
 
         ``expiry`` is an aware datetime (a naive one is read as local time, as ``datetime.timestamp`` does). A
         replaced session keeps its creation time, and its version counts on. Raises ``SessionTooLarge`` before
-        sending anything when the item would exceed DynamoDB's 400 KB limit, and ``TableNotFound`` or
-        ``StoreUnavailable``.
+        sending anything when the item would exceed DynamoDB's 400 KB limit, ``SessionConflict`` when ``token`` was
+        rotated away (``rotate_token_every``: its item forwards to the session's new token, and is never turned back
+        into a session), and ``TableNotFound`` or ``StoreUnavailable``.
         """
         request = self._requests.save(token, StoredSession(data=data, created=clock.now(), expiry=expiry, version=1))
         with self._call("UpdateItem"):

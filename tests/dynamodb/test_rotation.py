@@ -224,6 +224,24 @@ async def test_the_store_reads_a_rotated_token_as_where_it_forwards_and_refuses_
 
 
 @pytest.mark.backends_only
+@pytest.mark.anyio
+async def test_saving_under_a_rotated_token_with_the_synchronous_api_is_a_conflict_that_keeps_it_forwarding(
+    store: DynamoStore,
+) -> None:
+    created = datetime.now(UTC)
+    await store.write("old-token", StoredSession(b"{}", created, later(), 1))
+    await store.write(
+        "new-token",
+        StoredSession(b"{}", created, later(), 2, token_issued=created),
+        replacing="old-token",
+        forward=True,
+    )
+    with pytest.raises(SessionConflict):
+        store.save("old-token", b'{"user": "mallory"}', later())
+    assert (await store.read("old-token"), store.find("old-token")) == (Forwarded("new-token", created), None)
+    assert store.find("new-token") == b"{}"
+
+
 @pytest.mark.parametrize("name", ["token_issued", "successor", "rotated_at"])
 def test_an_attribute_name_cannot_be_one_a_rotation_uses(store: DynamoStore, name: str) -> None:
     with pytest.raises(ValueError, match="rotated tokens"):
