@@ -267,7 +267,7 @@ async def test_the_slots_sample_the_loop_lag_while_requests_are_in_flight_and_lo
 ) -> None:
     clock = FakeClock()
     loop = asyncio.get_running_loop()
-    slots = InFlightSlots(InFlightLimit(64, clock=clock), loop, interval=0, clock=clock)
+    slots = InFlightSlots(InFlightLimit(64, clock=clock), loop, interval=0, clock=clock, cpu_clock=clock)
     caplog.set_level(logging.DEBUG, logger="starlette_dynamo_session")
     taken = [await slots.acquire() for _ in range(INITIAL)]
     waiter = asyncio.ensure_future(slots.acquire())

@@ -7,7 +7,8 @@ nothing while it waits. So the limit follows the loop's lag, not DynamoDB's late
 * the lag is how long a callback that became ready waits for the loop to run it. While requests are in flight or
   waiting, a sample is taken every ``SAMPLE_INTERVAL``: a timer, which runs at the end of one pass of the loop,
   schedules a callback and measures how late it runs: a whole pass, which is what a newly arrived request waits
-  before it is served;
+  before it is served. It is measured in the CPU time of the loop's thread, so it counts the loop's own work and not
+  the time the system gave other processes, which no limit here would give back;
 * while the smoothed lag stays at or under ``LAG_TARGET`` and requests queued at the limit since the last sample, the
   limit grows by one per sample. Growth per unit of time, not per round trip, adds load to the loop at a pace that
   does not depend on DynamoDB's latency: one more request in flight costs the loop its CPU once per round trip, so
@@ -109,7 +110,8 @@ class InFlightLimit:
 
 class InFlightSlots:
     """The slots of one event loop: ``acquire`` waits for one (first come, first served), ``release`` gives it back.
-    While any is taken or awaited, it samples the loop's lag for its ``InFlightLimit``."""
+    While any is taken or awaited, it samples the loop's lag (on ``cpu_clock``, the loop thread's CPU time) for its
+    ``InFlightLimit``; round trips are timed on ``clock``."""
 
     def __init__(
         self,
@@ -118,11 +120,13 @@ class InFlightSlots:
         *,
         interval: float = SAMPLE_INTERVAL,
         clock: Clock = time.monotonic,
+        cpu_clock: Clock = time.thread_time,
     ) -> None:
         self.rule = limit
         self._loop = loop
         self._interval = interval
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._sampling = False
@@ -187,10 +191,10 @@ class InFlightSlots:
 
     def _align(self) -> None:
         # A timer runs after the pass's I/O callbacks: what it schedules runs after the whole next pass.
-        self._loop.call_soon(self._end_pass, self._clock())
+        self._loop.call_soon(self._end_pass, self._cpu_clock())
 
     def _end_pass(self, started: float) -> None:
-        self.rule.lag(self._clock() - started)
+        self.rule.lag(self._cpu_clock() - started)
         self._wake()
         if self._in_flight or self._waiters:
             self._loop.call_later(self._interval, self._align)
