@@ -1,20 +1,25 @@
 """The app every variant serves, ``create_app``: a uvicorn factory configured by environment variables.
 
 * ``BENCH_VARIANT``: ``bare`` (no session middleware), ``cookie`` (Starlette's ``SessionMiddleware``),
-  ``starsessions`` (with its ``InMemoryStore``), ``dynamo`` (``DynamoSessionMiddleware`` on the default botocore
-  transport) or ``dynamo-aiohttp`` (the same on ``transport="aiohttp"``); for the last two, ``BENCH_TABLE``,
-  ``BENCH_POOL`` (``max_pool_connections``, if set) and ``BENCH_IDLE_TIMEOUT``. Their DynamoDB requests go to
-  ``AWS_ENDPOINT_URL_DYNAMODB``: a ``harness.proxy`` that counts them (and may slow them down).
+  ``starsessions`` (with its ``InMemoryStore``), ``dynamo`` (``DynamoSessionMiddleware`` on
+  ``transport="botocore"``) or ``dynamo-auto`` (the same on the default transport, ``"auto"``: aiohttp under
+  uvicorn's asyncio loop); for the last two, ``BENCH_TABLE``, ``BENCH_POOL`` (``max_pool_connections``, if set) and
+  ``BENCH_IDLE_TIMEOUT``. Their DynamoDB requests go to ``AWS_ENDPOINT_URL_DYNAMODB``: a ``harness.proxy`` that
+  counts them (and may slow them down).
 * Routes: ``/anon`` (no session), ``/read``, ``/write`` (a new session of ``SESSION_BYTES``), ``/change`` (one
   key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), ``/raw`` (the floor: one
-  ``store.read`` of a seeded session, outside the middleware), and ``/_ops``: starsessions' store calls so far.
+  ``store.read`` of a seeded session, outside the middleware), ``/_ops``: starsessions' store calls so far, and
+  ``/_limits``: each change of the default transport's in-flight limit so far, ``[time.monotonic(), limit]``, as
+  the package logs them (DEBUG, ``in_flight_limit``).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
+import time
 from typing import Literal
 
 import boto3
@@ -29,10 +34,10 @@ from starsessions import InMemoryStore, SessionAutoloadMiddleware, SessionMiddle
 
 from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore
 
-VARIANTS = ("bare", "cookie", "starsessions", "dynamo", "dynamo-aiohttp")
-TRANSPORTS: dict[str, Literal["botocore", "aiohttp"]] = {
+VARIANTS = ("bare", "cookie", "starsessions", "dynamo", "dynamo-auto")
+TRANSPORTS: dict[str, Literal["botocore", "auto"]] = {
     "dynamo": "botocore",
-    "dynamo-aiohttp": "aiohttp",
+    "dynamo-auto": "auto",
 }  # the variants on DynamoDB, by transport
 SECRET_KEY = "bench-secret-key"  # noqa: S105 - a benchmark's fixed key
 SESSION_BYTES = 1024  # of JSON, in the session a first write creates
@@ -86,6 +91,20 @@ class CountingStore(InMemoryStore):
         await super().remove(session_id)
 
 
+class LimitLog(logging.Handler):
+    """The in-flight limits the package logs, with the time each took effect."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.changes: list[tuple[float, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the limit of a record that carries one."""
+        limit = getattr(record, "in_flight_limit", None)
+        if isinstance(limit, int):
+            self.changes.append((time.monotonic(), limit))
+
+
 def dynamo_store(variant: str) -> DynamoStore:
     """The store of a DynamoDB variant, configured from the environment."""
     pool = os.environ.get("BENCH_POOL")
@@ -126,6 +145,11 @@ def create_app() -> Starlette:
     variant = os.environ.get("BENCH_VARIANT", "bare")
     counter = OperationCounter()
     store = dynamo_store(variant) if variant in TRANSPORTS else None
+    limits = LimitLog()
+    if variant in TRANSPORTS:
+        package_logger = logging.getLogger("starlette_dynamo_session")
+        package_logger.setLevel(logging.DEBUG)
+        package_logger.addHandler(limits)
     raw_reads = itertools.count()
     has_session = variant != "bare"
     users = itertools.count()
@@ -162,6 +186,13 @@ def create_app() -> Starlette:
     async def ops(request: Request) -> Response:
         return JSONResponse(counter.snapshot())
 
+    async def limit_changes(request: Request) -> Response:
+        return JSONResponse(limits.changes)
+
     handlers = (anon, read, write, change, clear, static, raw)
-    routes = [*(Route(f"/{handler.__name__}", handler) for handler in handlers), Route("/_ops", ops)]
+    routes = [
+        *(Route(f"/{handler.__name__}", handler) for handler in handlers),
+        Route("/_ops", ops),
+        Route("/_limits", limit_changes),
+    ]
     return Starlette(routes=routes, middleware=session_middleware(variant, counter, store))

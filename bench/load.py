@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -47,11 +48,18 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
 
 
 async def run_http(
-    port: int, path: str, n: int, concurrency: int, cookies: Sequence[str] | None = None, pause: float = 0.0
+    port: int,
+    path: str,
+    n: int,
+    concurrency: int,
+    cookies: Sequence[str] | None = None,
+    pause: float = 0.0,
+    stop_file: str | None = None,
 ) -> Result:
     """``n`` GETs of ``path`` on ``port`` over ``concurrency`` connections, request ``k`` carrying ``cookies[k]``
-    if given, ``pause`` seconds between two requests of one connection: each request's start (``time.monotonic``)
-    and latency (s), the statuses, each response's ``Set-Cookie`` pair, and the ``start`` and ``end`` of the run."""
+    if given, ``pause`` seconds between two requests of one connection, stopping early once ``stop_file`` exists:
+    each sent request's start (``time.monotonic``) and latency (s), the statuses, each response's ``Set-Cookie``
+    pair, and the ``start`` and ``end`` of the run."""
     if cookies is not None and len(cookies) < n:
         raise ValueError(f"{n} requests need {n} cookies, got {len(cookies)}")
     connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(min(concurrency, n))]
@@ -61,6 +69,8 @@ async def run_http(
 
     async def drive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for k in next_request:
+            if stop_file is not None and os.path.exists(stop_file):
+                break
             starts[k], began = time.monotonic(), time.perf_counter()
             statuses[k], set_cookies[k] = await exchange(reader, writer, requests[k])
             latencies[k] = time.perf_counter() - began
@@ -75,12 +85,13 @@ async def run_http(
         end = time.monotonic()
         for _, writer in connections:
             writer.close()
-    counted = {str(status): statuses.count(status) for status in set(statuses)}
+    sent = [k for k in range(n) if statuses[k]]
+    counted = {str(status): statuses.count(status) for status in set(statuses) if status}
     return {
-        "starts": starts,
-        "latencies": latencies,
+        "starts": [starts[k] for k in sent],
+        "latencies": [latencies[k] for k in sent],
         "statuses": counted,
-        "cookies": set_cookies,
+        "cookies": [set_cookies[k] for k in sent],
         "start": start,
         "end": end,
     }

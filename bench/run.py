@@ -42,9 +42,10 @@ from starlette_dynamo_session import IDLE_REFRESH_FRACTION, DynamoStore
 RUN_ORDER = ("write", "read", "static", "change", "clear", "anon", "raw")
 CONCURRENCY = (1, 64)
 TABLE, LOOP_TABLE, IDLE_TABLE = "bench-sessions", "bench-loop", "bench-idle"
-STORE_DELAY = 0.020  # seconds the proxy adds to every DynamoDB request in the event-loop check
+STORE_DELAYS = (0.020, 0.080)  # seconds the proxy adds to every DynamoDB request in the event-loop checks
 LOOP_SESSIONS = 200  # session requests in flight in the event-loop check
 PROBE_INTERVAL = 0.005  # seconds between two probes
+PROBE_LIMIT = 120.0  # seconds: the probes stop when the load does, or after this
 IDLE_TIMEOUT = 10  # seconds: a refresh window of IDLE_TIMEOUT * IDLE_REFRESH_FRACTION
 IDLE_PAUSE = 0.02  # seconds between two reads of the idle-refresh check
 PACKAGES = ("starlette", "uvicorn", "boto3", "starsessions", "anyio", "h11")
@@ -57,12 +58,11 @@ class Plan:
     rounds: int
     requests: int  # per timed run at concurrency 1; four times as many at 64
     warmup: int  # requests per variant and scenario before the first round
-    loop_requests: int  # session requests of the event-loop check at the default pool (in proportion at others)
+    loop_requests: int  # session requests of each event-loop check
     idle_reads: int  # reads of the idle-refresh check, IDLE_PAUSE apart
-    loop_pools: tuple[int, ...] = ()  # other in-flight limits (max_pool_connections) checked on aiohttp
 
 
-FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, loop_pools=(8, 16, 32, 64))
+FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180)
 QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60)
 
 
@@ -143,33 +143,50 @@ def run_round(load: LoadWorker, servers: dict[str, Server], requests: int) -> di
 
 
 def event_loop_check(
-    load: LoadWorker, probe: LoadWorker, server: Server, pool: int, plan: Plan, results: Results
+    load: LoadWorker, probe: LoadWorker, server: Server, delay: float, plan: Plan, results: Results
 ) -> dict[str, float]:
-    """LOOP_SESSIONS read-only session requests in flight on ``server``, whose proxy adds STORE_DELAY to every
+    """LOOP_SESSIONS read-only session requests in flight on ``server``, whose proxy adds ``delay`` to every
     DynamoDB request, while another process probes a route without a session on its own connection: the probe's
-    latency shows whether the event loop stays free. The ideal throughput is the store's in-flight limit (``pool``)
-    over the latency of one store call: the delay + a raw GetItem's (the raw floor's p50 at concurrency 1, less the
-    bare app's)."""
+    latency shows whether the event loop stays free. The ideal throughput is the in-flight limit (the botocore
+    transport's threads; the default transport's limit, averaged over the run's time) over the latency of one store
+    call: the delay + a raw GetItem's (the raw floor's p50 at concurrency 1, less the bare app's)."""
     variant = server.name.partition("@")[0]
     store_ms = max(0.0, median_p50(results, variant, "raw") - median_p50(results, "bare", "anon"))
-    ideal = pool / (STORE_DELAY + store_ms / 1000)
-    n = max(LOOP_SESSIONS, plan.loop_requests * pool // max(results.pools.values()))
-    cookies = new_sessions(load, server, LOOP_SESSIONS, pool)
-    count = int((3 * n / ideal + 1) / PROBE_INTERVAL)  # the probes outlast a run at a third of the ideal
-    probe.send(cmd="http", port=server.port, path="/anon", n=count, concurrency=1, pause=PROBE_INTERVAL)
-    time.sleep(0.3)  # probes of the idle server first
-    proxy_cpu = cpu_seconds(os.getpid())  # this process's CPU is almost all the proxies'
-    sample, result = timed_run(load, server, "/read", n, LOOP_SESSIONS, [cookies[k % LOOP_SESSIONS] for k in range(n)])
-    proxy_cpu = cpu_seconds(os.getpid()) - proxy_cpu
-    probes = probe.receive()
+    n = plan.loop_requests
+    cookies = new_sessions(load, server, LOOP_SESSIONS, min(LOOP_SESSIONS, results.pools[variant]))
+    with tempfile.TemporaryDirectory(prefix="bench-probe-") as folder:
+        stop_file = Path(folder) / "stop"
+        count = int(PROBE_LIMIT / PROBE_INTERVAL)
+        probe.send(
+            cmd="http",
+            port=server.port,
+            path="/anon",
+            n=count,
+            concurrency=1,
+            pause=PROBE_INTERVAL,
+            stop_file=str(stop_file),
+        )
+        time.sleep(0.3)  # probes of the idle server first
+        proxy_cpu = cpu_seconds(os.getpid())  # this process's CPU is almost all the proxies'
+        sessions = [cookies[k % LOOP_SESSIONS] for k in range(n)]
+        sample, result = timed_run(load, server, "/read", n, LOOP_SESSIONS, sessions)
+        proxy_cpu = cpu_seconds(os.getpid()) - proxy_cpu
+        stop_file.touch()
+        probes = probe.receive()
     timed = list(zip(probes["starts"], (latency * 1000 for latency in probes["latencies"]), strict=True))
     under_load = [latency for began, latency in timed if result["start"] <= began <= result["end"]]
     idle = [latency for began, latency in timed if began < result["start"]]
+    if TRANSPORTS[variant] == "botocore":
+        limit = float(results.pools[variant])
+    else:
+        limit = mean_limit(json.loads(server.get("/_limits")), result["start"], result["end"])
+    ideal = limit / (delay + store_ms / 1000)
     return {
-        "pool": pool,
+        "pool": results.pools[variant],
+        "limit": limit,
         "sessions": LOOP_SESSIONS,
         "requests": n,
-        "delay_ms": STORE_DELAY * 1000,
+        "delay_ms": delay * 1000,
         "store_ms": store_ms,
         "ideal": ideal,
         "throughput": sample.throughput,
@@ -184,6 +201,22 @@ def event_loop_check(
         "idle_probe_p50_ms": percentile(idle, 0.5),
         "idle_probe_p99_ms": percentile(idle, 0.99),
     }
+
+
+def mean_limit(changes: Sequence[Sequence[float]], start: float, end: float) -> float:
+    """The time-weighted mean over ``[start, end]`` of a limit given by its changes, ``(time, limit)`` in order
+    (the limit before the first change counts as the first's); NaN without any change."""
+    if not changes or end <= start:
+        return math.nan
+    total, current = 0.0, changes[0][1]
+    since = start
+    for at, limit in changes:
+        if at > start:
+            total += current * (min(at, end) - since)
+            since = min(at, end)
+        current = limit
+    total += current * (end - since)
+    return total / (end - start)
 
 
 def median_p50(results: Results, variant: str, scenario: str) -> float:
@@ -264,13 +297,13 @@ def measure(plan: Plan, results: Results) -> None:
                 samples = run_round(load, {name: servers[name] for name in order}, plan.requests)
                 for key, sample in samples.items():
                     results.samples.setdefault(key, []).append(sample)
-        checks = list(results.pools.items())
-        checks += [("dynamo-aiohttp", pool) for pool in plan.loop_pools if pool != results.pools["dynamo-aiohttp"]]
-        for variant, pool in checks:
-            log(f"event-loop check: {variant}, {pool} in flight")
-            settings = {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE, "BENCH_POOL": str(pool)}
-            with serve(f"{variant}@{pool}", env, start_proxy(STORE_DELAY), **settings) as server:
-                results.event_loop[f"{variant}/{pool}"] = event_loop_check(load, probe, server, pool, plan, results)
+        for delay in STORE_DELAYS:
+            for variant in TRANSPORTS:
+                log(f"event-loop check: {variant}, {delay * 1000:g} ms store")
+                settings = {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE}
+                with serve(f"{variant}@{delay * 1000:g}ms", env, start_proxy(delay), **settings) as server:
+                    check = event_loop_check(load, probe, server, delay, plan, results)
+                    results.event_loop[f"{variant}/{delay * 1000:g}"] = check
         log("idle-refresh check")
         settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": IDLE_TABLE, "BENCH_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
         with serve("dynamo-idle-timeout", env, start_proxy(0.0), **settings) as server:

@@ -20,18 +20,26 @@ from harness.environment import without_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_DYNAMO_OPS = {"anon": 0, "read": 1, "static": 0, "write": 1, "change": 2, "clear": 2, "raw": 1}
-TRANSPORT_VARIANTS = ("dynamo", "dynamo-aiohttp")
+TRANSPORT_VARIANTS = ("dynamo", "dynamo-auto")
 VARIANT_NAMES = (
     "bare app",
     "Starlette `SessionMiddleware`",
     "starsessions",
     "`DynamoSessionMiddleware`, botocore transport",
-    "`DynamoSessionMiddleware`, aiohttp transport",
+    "`DynamoSessionMiddleware`, default transport (aiohttp)",
     "raw `GetItem`",
 )
 COMMITTED = (ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png")
 PRINTED_FOLDER = re.compile(r"The quick run's report \(docs/ is left as it is\): (\S+)")
-TARGETS = ("aiohttp <= 0.45x botocore", "4x the bare app", "0.8x min(bare app", "probe p99 <= 5 ms", "0.9x in-flight")
+TARGETS = (
+    "default <= 0.36x botocore",
+    "4x the bare app",
+    "0.8x min(bare app",
+    "20 ms store, 200 in flight: no-session probe p99 <= 5 ms",
+    "20 ms store: session req/s >= 0.9x ideal",
+    "80 ms store, 200 in flight: session req/s, default >= 0.9x botocore's",
+    "80 ms store: no-session probe p99 <= 5 ms",
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,11 @@ def test_quick_run(quick_run: QuickRun) -> None:
                 assert samples
                 for sample in samples:
                     assert math.isclose(sum(sample["ops"].values()), expected), (variant, scenario, sample["ops"])
-        assert results["event_loop"][f"{variant}/{results['pools'][variant]}"]["ops_per_request"] == 1
-    assert results["samples"]["dynamo-aiohttp/read/1"][0]["ops"] == {"GetItem": 1.0}
+        for delay in (20, 80):
+            assert results["event_loop"][f"{variant}/{delay}"]["ops_per_request"] == 1
+    assert results["event_loop"]["dynamo/20"]["limit"] == results["pools"]["dynamo"]
+    assert 4 <= results["event_loop"]["dynamo-auto/80"]["limit"] <= results["pools"]["dynamo-auto"]
+    assert results["samples"]["dynamo-auto/read/1"][0]["ops"] == {"GetItem": 1.0}
     assert results["samples"]["starsessions/read/1"][0]["ops"] == {"read": 1.0, "write": 1.0}  # no change detection
     assert results["idle_refresh"]["gets"] == results["idle_refresh"]["reads"]
     assert results["idle_refresh"]["refresh_writes"] <= results["idle_refresh"]["windows"]
@@ -103,7 +114,7 @@ def test_quick_run(quick_run: QuickRun) -> None:
     report = (tmp_path / "benchmarks.md").read_text()
     for name in VARIANT_NAMES:
         assert name in report
-    assert "| first write | `DynamoSessionMiddleware`, aiohttp transport |" in report
+    assert "| first write | `DynamoSessionMiddleware`, default transport (aiohttp) |" in report
     targets = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
     assert "| target | figure | verdict |" in targets
     for target in TARGETS:

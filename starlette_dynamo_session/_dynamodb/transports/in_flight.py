@@ -7,16 +7,20 @@ nothing while it waits. So the limit follows the loop's lag, not DynamoDB's late
 * the lag is how long a callback that became ready waits for the loop to run it. While requests are in flight or
   waiting, a sample is taken every ``SAMPLE_INTERVAL``: a timer, which runs at the end of one pass of the loop,
   schedules a callback and measures how late it runs: a whole pass, which is what a newly arrived request waits
-  before it is served;
-* while the smoothed lag stays at or under ``LAG_TARGET`` and requests queue at the limit, the limit grows: by one per
-  answered request until the loop first shows a lag (it doubles each round trip), then by one per round trip;
+  before it is served. It is measured in the CPU time of the loop's thread, so it counts the loop's own work and not
+  the time the system gave other processes, which no limit here would give back;
+* while the smoothed lag stays at or under ``LAG_TARGET`` and requests queued at the limit since the last sample, the
+  limit grows by one per sample. Growth per unit of time, not per round trip, adds load to the loop at a pace that
+  does not depend on DynamoDB's latency: one more request in flight costs the loop its CPU once per round trip, so
+  the longer the round trip, the more requests in flight the same load allows, and the more samples pass before the
+  loop feels the last ones;
 * when the smoothed lag exceeds ``LAG_TARGET``, the limit shrinks to ``DECREASE`` of itself, at most once per round
   trip (the requests sent before a cut answer within one);
 * it never goes under ``FLOOR`` nor over the connection pool (``max_pool_connections``), and starts at ``INITIAL``.
 
 A quick DynamoDB needs few requests in flight for a given rate, so the loop's lag bounds the rate at which requests
 are served; a slow one needs many, each cheap while it waits, so the limit climbs until the loop is as busy as the
-target allows, or until the pool is full. Each change of the limit is logged at DEBUG on the
+target allows, or until the pool is full. The first limit and each change are logged at DEBUG on the
 ``starlette_dynamo_session`` logger, with the limit in the record's ``in_flight_limit``.
 """
 
@@ -64,7 +68,7 @@ class InFlightLimit:
         self._limit = float(max(self.floor, min(initial, ceiling)))
         self._lag = 0.0  # smoothed, seconds
         self._round_trip = 0.0  # smoothed, seconds; 0 until the first answer
-        self._starting = True  # no lag seen yet: the limit grows by one per answer
+        self._queued = False  # requests queued at the limit since the last lag sample
         self._last_cut = -math.inf
 
     @property
@@ -84,28 +88,30 @@ class InFlightLimit:
 
     def lag(self, seconds: float) -> None:
         """One sample of the loop's lag: shrink the limit if the smoothed lag is over the target and the last cut
-        is at least one round trip old."""
+        is at least one round trip old; grow it by one if the lag is within the target and requests queued at the
+        limit since the last sample."""
         self._lag += SMOOTHING * (seconds - self._lag)
-        now = self._clock()
-        if self._lag > self.lag_target and now - self._last_cut >= self._round_trip:
-            self._limit = max(float(self.floor), self._limit * DECREASE)
-            self._starting = False
-            self._last_cut = now
+        queued, self._queued = self._queued, False
+        if self._lag > self.lag_target:
+            now = self._clock()
+            if now - self._last_cut >= self._round_trip:
+                self._limit = max(float(self.floor), self._limit * DECREASE)
+                self._last_cut = now
+        elif queued:
+            self._limit = min(float(self.ceiling), self._limit + 1)
 
     def answered(self, round_trip: float, *, queued: bool) -> None:
-        """One request answered after ``round_trip`` seconds in flight, with others ``queued`` at the limit: grow
-        the limit if they were and the smoothed lag is within the target."""
+        """One request answered after ``round_trip`` seconds in flight, with others ``queued`` at the limit."""
         self._round_trip = (
             round_trip if not self._round_trip else self._round_trip + SMOOTHING * (round_trip - self._round_trip)
         )
-        if queued and self._lag <= self.lag_target:
-            step = 1.0 if self._starting else 1.0 / self._limit
-            self._limit = min(float(self.ceiling), self._limit + step)
+        self._queued = self._queued or queued
 
 
 class InFlightSlots:
     """The slots of one event loop: ``acquire`` waits for one (first come, first served), ``release`` gives it back.
-    While any is taken or awaited, it samples the loop's lag for its ``InFlightLimit``."""
+    While any is taken or awaited, it samples the loop's lag (on ``cpu_clock``, the loop thread's CPU time) for its
+    ``InFlightLimit``; round trips are timed on ``clock``."""
 
     def __init__(
         self,
@@ -114,15 +120,17 @@ class InFlightSlots:
         *,
         interval: float = SAMPLE_INTERVAL,
         clock: Clock = time.monotonic,
+        cpu_clock: Clock = time.thread_time,
     ) -> None:
         self.rule = limit
         self._loop = loop
         self._interval = interval
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._sampling = False
-        self._logged = limit.limit
+        self._logged = 0  # the limit logged last: the first one is logged too
 
     @property
     def in_flight(self) -> int:
@@ -183,10 +191,10 @@ class InFlightSlots:
 
     def _align(self) -> None:
         # A timer runs after the pass's I/O callbacks: what it schedules runs after the whole next pass.
-        self._loop.call_soon(self._end_pass, self._clock())
+        self._loop.call_soon(self._end_pass, self._cpu_clock())
 
     def _end_pass(self, started: float) -> None:
-        self.rule.lag(self._clock() - started)
+        self.rule.lag(self._cpu_clock() - started)
         self._wake()
         if self._in_flight or self._waiters:
             self._loop.call_later(self._interval, self._align)
