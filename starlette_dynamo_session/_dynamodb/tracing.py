@@ -4,7 +4,9 @@ One span per API call, on every transport and for the synchronous methods alike,
 OpenTelemetry's semantic conventions for AWS SDK calls and DynamoDB say: ``DynamoDB.<Operation>``, kind CLIENT,
 ``rpc.system`` ``aws-api``, ``rpc.service`` ``DynamoDB``, ``rpc.method``, ``aws.dynamodb.table_names``; a failed
 call has the ERROR status and its ``error.type`` (the AWS error code, or the botocore error). The span is a child of
-the span current where the store was called (the request's, under an instrumented server).
+the span current where the store was called (the request's, under an instrumented server). Until the application
+sets a tracer provider (the SDK's), every span would be a no-op one: none is started, so an untraced application pays
+nothing for them.
 """
 
 from __future__ import annotations
@@ -30,11 +32,18 @@ def _tracer() -> Any:
 _TRACER = _tracer()
 
 
+def _tracing() -> bool:
+    """Whether the application has set a tracer provider that records spans: any but the API's stand-ins."""
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 @contextmanager
 def call_span(operation: str, table_name: str) -> Iterator[None]:
     """A span around one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``; the exception that
     ends the block, if any, marks the span as failed and goes on. Raises nothing of its own."""
-    if _TRACER is None:
+    if _TRACER is None or not _tracing():
         yield
         return
     from opentelemetry.trace import SpanKind, Status, StatusCode

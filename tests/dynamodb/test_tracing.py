@@ -123,3 +123,21 @@ print("ok")
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_before_a_tracer_provider_is_set_no_span_is_started() -> None:
+    code = """
+from starlette_dynamo_session._dynamodb import tracing as _tracing
+assert _tracing._TRACER is not None
+def refuse(*args, **kwargs):
+    raise AssertionError("a span was started")
+_tracing._TRACER.start_as_current_span = refuse
+with _tracing.call_span("GetItem", "sessions"):
+    called = True
+assert called
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")

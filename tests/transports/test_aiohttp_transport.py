@@ -437,6 +437,69 @@ async def test_the_configs_proxy_carries_the_aiohttp_transports_requests(
     await store.aclose()
 
 
+@pytest.mark.anyio
+async def test_the_environments_proxy_carries_the_aiohttp_transports_requests(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts: list[str] = []
+
+    async def proxy_answering_as_dynamodb(request: web.Request) -> web.Response:
+        hosts.append(request.host)
+        return answer({})
+
+    url = serve(proxy_answering_as_dynamodb)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://dynamodb.invalid")
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    store = make_store("aiohttp")
+    assert await store.read("token-1") is None
+    assert hosts == ["dynamodb.invalid"]
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_no_proxy_sends_the_aiohttp_transports_requests_straight_to_the_endpoint(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts: list[str] = []
+
+    async def dynamodb(request: web.Request) -> web.Response:
+        hosts.append(request.host)
+        return answer({})
+
+    url = serve(dynamodb)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    store = make_store("aiohttp")
+    assert await store.read("token-1") is None
+    assert hosts == [url.removeprefix("http://")]
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_request_on_the_aiohttp_transport_hands_nothing_to_a_worker_thread(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve(_empty)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")  # looked up once, on the event loop
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    store = make_store("aiohttp")
+    loop = asyncio.get_running_loop()
+    handed: list[object] = []
+    run_in_executor = loop.run_in_executor
+
+    def recording(executor: Any, function: Any, *args: Any) -> Any:
+        handed.append(function)
+        return run_in_executor(executor, function, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", recording)
+    for _ in range(3):
+        assert await store.read("token-1") is None
+    assert handed == []
+    await store.aclose()
+
+
 # Construction
 
 

@@ -24,6 +24,7 @@ from botocore.exceptions import (
     HTTPClientError,
     ReadTimeoutError,
 )
+from botocore.utils import get_environ_proxies
 
 from starlette_dynamo_session._dynamodb.transports.in_flight import InFlightLimit, InFlightSlots
 from starlette_dynamo_session._dynamodb.transports.pipeline import HTTPResponse
@@ -46,9 +47,11 @@ class AiohttpSend:
     carries (``in_flight.InFlightLimit``: at most ``pool_size``), with the connect and read timeouts given (seconds).
 
     As botocore's client does, it goes through the proxy ``proxies`` names for the URL's scheme (botocore's
-    ``Config(proxies=...)``), else through the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), and
-    checks certificates against ``verify``: ``True`` for the default authorities, a path to a CA bundle (botocore's
-    ``verify=``, ``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file), or ``False`` for no check.
+    ``Config(proxies=...)``), else through the environment's (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, read
+    once per URL with botocore's own function, as botocore reads them once per client: never a thread or a
+    ``.netrc`` lookup per request), and checks certificates against ``verify``: ``True`` for the default
+    authorities, a path to a CA bundle (botocore's ``verify=``, ``AWS_CA_BUNDLE``, ``ca_bundle`` in the config
+    file), or ``False`` for no check.
     """
 
     transport = "aiohttp"
@@ -66,6 +69,7 @@ class AiohttpSend:
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         self._proxies = dict(proxies or {})
+        self._proxy_of: dict[str, str | None] = {}  # by URL: the proxy to go through, once looked up
         self._verify = verify
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
@@ -99,10 +103,14 @@ class AiohttpSend:
             await state.closer.aclose()
 
     def _proxy(self, url: str) -> str | None:
-        """The proxy ``proxies`` names for ``url`` (by scheme, or ``scheme://host``), if any."""
-        parts = urlsplit(url)
-        proxy = self._proxies.get(f"{parts.scheme}://{parts.hostname}") or self._proxies.get(parts.scheme)
-        return None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"  # botocore's default scheme
+        """The proxy for ``url``: the one ``proxies`` (else the environment) names for its scheme or
+        ``scheme://host``, if any."""
+        if url not in self._proxy_of:
+            parts = urlsplit(url)
+            proxies = self._proxies or get_environ_proxies(url)
+            proxy = proxies.get(f"{parts.scheme}://{parts.hostname}") or proxies.get(parts.scheme)
+            self._proxy_of[url] = None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"
+        return self._proxy_of[url]
 
     def _ssl(self) -> ssl.SSLContext | bool:
         """What aiohttp checks certificates with: the CA bundle ``verify`` names, or the default (``True``) or no
@@ -119,9 +127,7 @@ class AiohttpSend:
         state = self._loops.get(loop)
         if state is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=self._ssl())
-            session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=not self._proxies
-            )
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False)
             slots = InFlightSlots(InFlightLimit(self._pool_size), loop)
             state = self._loops[loop] = _LoopState(session, slots)
             state.closer = self._close_at_shutdown(loop, state)
