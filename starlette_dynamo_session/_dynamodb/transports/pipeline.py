@@ -113,9 +113,10 @@ class Pipeline:
         credentials are missing, and ``RuntimeError`` on an event loop the HTTP client cannot run on.
         """
         self._send.check_loop()
-        # A checkpoint even when a handler answers without I/O (moto's mock_aws): the call lets other tasks run and
-        # can be cancelled, as every call on the botocore transport can.
-        await anyio.lowlevel.checkpoint()
+        # A call cancelled before it starts sends nothing; one that a handler answers without I/O (moto's mock_aws)
+        # still lets other tasks run once (a checkpoint), as every call on the botocore transport does. A call that
+        # goes to the network yields while it waits, and spares the event loop an extra pass.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         model = self._service_model.operation_model(operation)
         context: dict[str, Any] = {"client_region": self._region, "client_config": self._client_config}
         request_dict = self._serialize(model, request, context)
@@ -127,6 +128,8 @@ class Pipeline:
             context=context,
         )
         try:
+            if answered is not None:
+                await anyio.lowlevel.checkpoint()
             response, parsed = answered if answered is not None else await self._attempts(model, request_dict)
         except Exception as exc:
             self._events.emit(f"after-call-error.{self._service_id}.{operation}", exception=exc, context=context)
@@ -195,7 +198,10 @@ class Pipeline:
             prepared = signed.prepare()
             answers = self._events.emit(f"before-send.{self._service_id}.{model.name}", request=prepared)
             answer = first_non_none_response(answers)
-            return answer if answer is not None else await self._send(prepared)
+            if answer is None:
+                return await self._send(prepared)
+            await anyio.lowlevel.checkpoint()
+            return answer
         except BotoCoreError as exc:
             return exc
 
