@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from starlette_dynamo_session import DynamoStore, SessionError, StoreUnavailable
+from tests.support.faults import FaultInjector
 from tests.support.loopback import Handler, LoopbackServer, Serve, answer
 
 TRANSPORTS: list[Literal["botocore", "aiohttp"]] = ["botocore", "aiohttp"]
@@ -497,6 +498,27 @@ async def test_a_request_on_the_aiohttp_transport_hands_nothing_to_a_worker_thre
     for _ in range(3):
         assert await store.read("token-1") is None
     assert handed == []
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_before_send_handler_registered_after_requests_went_out_sees_and_answers_the_next_attempt(
+    serve: Serve,
+) -> None:
+    served: list[str] = []
+
+    async def dynamodb(request: web.Request) -> web.Response:
+        served.append(request.headers["X-Amz-Target"])
+        return answer({})
+
+    serve(dynamodb)
+    store = make_store("aiohttp")
+    assert await store.read("token-1") is None  # no before-send handler yet: signed and sent as plain headers
+    injector = FaultInjector(store.client.meta.events, each_attempt=True)
+    injector.fail("ValidationException", times=1)
+    with pytest.raises(StoreUnavailable, match="ValidationException"):
+        await store.read("token-1")
+    assert (injector.injected, served) == (1, ["DynamoDB_20120810.GetItem"])
     await store.aclose()
 
 

@@ -88,13 +88,18 @@ INSTANTS = [datetime(2026, 12, 4, 23, 59, 59), datetime(2026, 12, 5, 0, 0, 0), d
 Signer = Callable[[AWSRequest, ReadOnlyCredentials], None]
 
 
-def request(operation: str, params: dict[str, Any], url: str = ENDPOINTS[0]) -> AWSRequest:
-    """The request the pipeline makes for one call, before signing."""
-    request_dict: dict[str, Any] = create_serializer("json").serialize_to_request(
+def request_dict(operation: str, params: dict[str, Any], url: str = ENDPOINTS[0]) -> dict[str, Any]:
+    """botocore's request dict for one call of the pipeline, before signing."""
+    serialized: dict[str, Any] = create_serializer("json").serialize_to_request(
         params, SERVICE_MODEL.operation_model(operation)
     )
-    prepare_request_dict(request_dict, endpoint_url=url, context={}, user_agent="Botocore/1.0 aiohttp/3.0")
-    unsigned: AWSRequest = create_request_object(request_dict)
+    prepare_request_dict(serialized, endpoint_url=url, context={}, user_agent="Botocore/1.0 aiohttp/3.0")
+    return serialized
+
+
+def request(operation: str, params: dict[str, Any], url: str = ENDPOINTS[0]) -> AWSRequest:
+    """The request the pipeline makes for one call, before signing."""
+    unsigned: AWSRequest = create_request_object(request_dict(operation, params, url))
     return unsigned
 
 
@@ -143,6 +148,38 @@ def test_every_request_the_store_sends_gets_botocores_authorization(
     unsigned = request(*REQUESTS[shape], url=url)
     expected = signed(botocores(), unsigned, credentials).headers["Authorization"]
     assert signed(ours(), unsigned, credentials).headers["Authorization"] == expected
+
+
+@pytest.mark.parametrize("shape", list(REQUESTS))
+@pytest.mark.parametrize("url", ENDPOINTS)
+@pytest.mark.parametrize("credentials", CREDENTIALS, ids=["long-term", "temporary"])
+def test_the_plain_headers_of_every_request_are_botocores_signed_headers_in_botocores_order(
+    shape: str, url: str, credentials: ReadOnlyCredentials
+) -> None:
+    unsigned = request_dict(*REQUESTS[shape], url=url)
+    expected = signed(botocores(), create_request_object(copy.deepcopy(unsigned)), credentials)
+    headers = SigV4Signer("dynamodb", "us-east-1").signed_headers(unsigned, credentials)
+    assert headers is not None and list(headers.items()) == expected.headers.items()
+    assert unsigned["context"] == expected.context
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"url": "https://dynamodb.us-east-1.amazonaws.com/?b=2&a=1"},
+        {"url": "https://proxy.example/dynamodb/"},
+        {"body": '{"TableName": "sessions"}'},
+        {"context": {"payload_signing_enabled": False}},
+        {"headers": {"Date": "Fri, 04 Dec 2026 23:00:00 GMT"}},
+        {"headers": {"X-Amz-Custom": b"bytes"}},
+    ],
+    ids=["a query string", "a path", "a text body", "unsigned payloads", "a Date header", "a bytes header value"],
+)
+def test_a_request_dict_of_another_kind_gets_no_plain_headers(change: dict[str, Any]) -> None:
+    unsigned = request_dict(*REQUESTS["read"])
+    for key, value in change.items():
+        unsigned[key] = {**unsigned[key], **value} if isinstance(value, dict) else value
+    assert SigV4Signer("dynamodb", "us-east-1").signed_headers(unsigned, CREDENTIALS[0]) is None
 
 
 @pytest.mark.parametrize("shape", list(REQUESTS))

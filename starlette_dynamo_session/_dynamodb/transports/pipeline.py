@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import anyio
 import anyio.lowlevel
@@ -191,13 +191,21 @@ class Pipeline:
 
     async def _attempt(self, model: OperationModel, request_dict: dict[str, Any]) -> Answer | BotoCoreError:
         """Sign and send one attempt: the answer (a ``before-send`` handler's, or the network's), or the botocore
-        exception for why there is none."""
+        exception for why there is none. With no ``before-send`` handler to show it to, the request is signed and
+        sent as plain headers, without botocore's request objects (which cost more than the signature)."""
         try:
+            credentials = await self._frozen_credentials()
+            event = f"before-send.{self._service_id}.{model.name}"
+            if not _has_handlers(self._events, event):
+                headers = self._signer.signed_headers(request_dict, credentials)
+                if headers is not None:
+                    method, url, body = request_dict["method"], request_dict["url"], request_dict["body"]
+                    plain = AWSPreparedRequest(method, url, cast(Any, headers), body, stream_output=False)
+                    return await self._send(plain)
             signed = create_request_object(request_dict)
-            self._signer.add_auth(signed, await self._frozen_credentials())
+            self._signer.add_auth(signed, credentials)
             prepared = signed.prepare()
-            answers = self._events.emit(f"before-send.{self._service_id}.{model.name}", request=prepared)
-            answer = first_non_none_response(answers)
+            answer = first_non_none_response(self._events.emit(event, request=prepared))
             if answer is None:
                 return await self._send(prepared)
             await anyio.lowlevel.checkpoint()
@@ -228,3 +236,19 @@ class Pipeline:
         if error_shape is not None:
             parsed.update(self._parser.parse(answer, error_shape))
         return parsed
+
+
+def _has_handlers(events: Any, event_name: str) -> bool:
+    """Whether a client's event system (botocore's ``EventAliaser`` over a ``HierarchicalEmitter``) holds a handler
+    for ``event_name``: the emitter's own lookup, cached where it caches it (registering a handler clears that
+    cache). ``True`` when it cannot tell, so the event is then emitted."""
+    emitter = getattr(events, "_emitter", events)
+    alias = getattr(events, "_alias_event_name", None)
+    name = event_name if alias is None else alias(event_name)
+    cache, handlers = getattr(emitter, "_lookup_cache", None), getattr(emitter, "_handlers", None)
+    if not isinstance(cache, dict) or handlers is None:
+        return True
+    found = cache.get(name)
+    if found is None:
+        found = cache[name] = handlers.prefix_search(name)
+    return bool(found)

@@ -11,10 +11,11 @@ header names or values that are not plain strings, a header given twice) is sign
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha256
+from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.auth
@@ -28,6 +29,8 @@ _UNSIGNED = frozenset(SIGNED_HEADERS_BLACKLIST)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers whose presence changes what botocore signs (the date it uses, the payload hash it takes as given).
 _HANDED_TO_BOTOCORE = frozenset({"date", "x-amz-content-sha256"})
+# The headers signing sets, replacing any the request carried (a retry's carries the last attempt's).
+_ADDED = frozenset({"authorization", "x-amz-date", "x-amz-security-token"})
 
 
 class SigV4Signer:
@@ -43,36 +46,75 @@ class SigV4Signer:
         then ``Authorization``, and put the timestamp in ``request.context`` as botocore does. Raises nothing of its
         own; what botocore's signer raises for a request it signs.
         """
-        host = _canonical_host(request.url) if not request.params else None
-        body = request.data
-        method = request.method
+        added = None
+        if not request.params:
+            added = self._added(
+                request.method, request.url, request.headers.items(), request.data, request.context, credentials
+            )
+        if added is None:
+            SigV4Auth(credentials, self._service, self._region).add_auth(request)
+            return
+        headers = request.headers
+        del headers["Authorization"]  # a retry's request carries the last attempt's
+        for name, value in added.items():
+            del headers[name]
+            headers[name] = value
+
+    def signed_headers(
+        self, request_dict: Mapping[str, Any], credentials: ReadOnlyCredentials
+    ) -> dict[str, str] | None:
+        """The headers of botocore's request dict (``prepare_request_dict``'s) signed, as a new plain ``dict``: the
+        same headers, in the same order, that ``add_auth`` gives its ``AWSRequest``, with no request object made;
+        the timestamp goes in the dict's ``context``. ``None`` for a request this does not cover (then sign an
+        ``AWSRequest`` with ``add_auth``). Raises nothing.
+        """
+        headers = request_dict["headers"]
+        added = self._added(
+            request_dict["method"],
+            request_dict["url"],
+            list(headers.items()),
+            request_dict["body"],
+            request_dict["context"],
+            credentials,
+        )
+        if added is None:
+            return None
+        signed = {name: value for name, value in headers.items() if name.lower() not in _ADDED}
+        signed.update(added)
+        return signed
+
+    def _added(
+        self,
+        method: str | None,
+        url: str | None,
+        original: Sequence[tuple[str, Any]],
+        body: object,
+        context: dict[str, Any],
+        credentials: ReadOnlyCredentials,
+    ) -> dict[str, str] | None:
+        """The headers signing adds to a request with headers ``original`` (``X-Amz-Date``, the token's, then
+        ``Authorization``), the timestamp put in ``context``; ``None`` when this does not cover the request."""
+        host = None if url is None else _canonical_host(url)
         if (
             host is None
             or method is None
             or not (body is None or type(body) is bytes)
-            or "checksum" in request.context
-            or "payload_signing_enabled" in request.context
+            or "checksum" in context
+            or "payload_signing_enabled" in context
         ):
-            SigV4Auth(credentials, self._service, self._region).add_auth(request)
-            return
-        original = request.headers.items()
+            return None
         names = {name.lower() for name, _ in original if type(name) is str}
         if (
             len(names) != len(original)
             or not names.isdisjoint(_HANDED_TO_BOTOCORE)
             or not all(type(value) is str and name == name.strip() for name, value in original)
         ):
-            SigV4Auth(credentials, self._service, self._region).add_auth(request)
-            return
+            return None
         timestamp = _now().strftime(SIGV4_TIMESTAMP)
-        request.context["timestamp"] = timestamp
-        headers = request.headers
-        del headers["Authorization"]  # a retry's request carries the last attempt's
-        del headers["X-Amz-Date"]
-        headers["X-Amz-Date"] = timestamp
+        context["timestamp"] = timestamp
+        added = {"X-Amz-Date": timestamp}
         if credentials.token:
-            del headers["X-Amz-Security-Token"]
-            headers["X-Amz-Security-Token"] = credentials.token
+            added["X-Amz-Security-Token"] = credentials.token
         signed = {name.lower(): " ".join(value.split()) for name, value in original}
         signed.pop("authorization", None)
         signed["x-amz-date"] = timestamp
@@ -96,10 +138,11 @@ class SigV4Signer:
         to_sign = f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n{sha256(canonical.encode()).hexdigest()}"
         key = _signing_key(credentials.secret_key, date, self._region, self._service)
         signature = hmac.new(key, to_sign.encode(), sha256).hexdigest()
-        headers["Authorization"] = (
+        added["Authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
             f"SignedHeaders={signed_headers}, Signature={signature}"
         )
+        return added
 
 
 def _now() -> datetime:
