@@ -418,64 +418,57 @@ async def test_without_the_ca_bundle_an_unknown_certificate_is_refused_on_the_ai
     gc.collect()
 
 
+class HostsSeen:
+    """A loopback server answering every request as DynamoDB, and the ``Host`` of each request it got."""
+
+    def __init__(self, serve: Serve) -> None:
+        self.hosts: list[str] = []
+        self.url = serve(self._answer)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        self.hosts.append(request.host)
+        return answer({})
+
+
+async def hosts_of_one_read(store: DynamoStore, seen: HostsSeen) -> list[str]:
+    """The ``Host`` headers the server saw while ``store`` read one session."""
+    assert await store.read("token-1") is None
+    await store.aclose()
+    return seen.hosts
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("proxy", ["with-scheme", "without-scheme"])
 async def test_the_configs_proxy_carries_the_aiohttp_transports_requests(
     serve: Serve, monkeypatch: pytest.MonkeyPatch, proxy: str
 ) -> None:
-    hosts: list[str] = []
-
-    async def proxy_answering_as_dynamodb(request: web.Request) -> web.Response:
-        hosts.append(request.host)
-        return answer({})
-
-    url = serve(proxy_answering_as_dynamodb)
+    proxy_server = HostsSeen(serve)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://dynamodb.invalid")
-    address = url if proxy == "with-scheme" else url.removeprefix("http://")
+    address = proxy_server.url if proxy == "with-scheme" else proxy_server.url.removeprefix("http://")
     store = make_store("aiohttp", proxies={"http": address})
-    assert await store.read("token-1") is None
-    assert hosts == ["dynamodb.invalid"]
-    await store.aclose()
+    assert await hosts_of_one_read(store, proxy_server) == ["dynamodb.invalid"]
 
 
 @pytest.mark.anyio
 async def test_the_environments_proxy_carries_the_aiohttp_transports_requests(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hosts: list[str] = []
-
-    async def proxy_answering_as_dynamodb(request: web.Request) -> web.Response:
-        hosts.append(request.host)
-        return answer({})
-
-    url = serve(proxy_answering_as_dynamodb)
+    proxy_server = HostsSeen(serve)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://dynamodb.invalid")
-    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("HTTP_PROXY", proxy_server.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    store = make_store("aiohttp")
-    assert await store.read("token-1") is None
-    assert hosts == ["dynamodb.invalid"]
-    await store.aclose()
+    assert await hosts_of_one_read(make_store("aiohttp"), proxy_server) == ["dynamodb.invalid"]
 
 
 @pytest.mark.anyio
 async def test_no_proxy_sends_the_aiohttp_transports_requests_straight_to_the_endpoint(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hosts: list[str] = []
-
-    async def dynamodb(request: web.Request) -> web.Response:
-        hosts.append(request.host)
-        return answer({})
-
-    url = serve(dynamodb)
+    dynamodb = HostsSeen(serve)
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    store = make_store("aiohttp")
-    assert await store.read("token-1") is None
-    assert hosts == [url.removeprefix("http://")]
-    await store.aclose()
+    assert await hosts_of_one_read(make_store("aiohttp"), dynamodb) == [dynamodb.url.removeprefix("http://")]
 
 
 @pytest.mark.anyio
