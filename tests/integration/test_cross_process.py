@@ -4,9 +4,7 @@ DynamoDB Local table."""
 from __future__ import annotations
 
 import os
-import statistics
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -123,15 +121,16 @@ def test_concurrent_changes_to_one_session_through_two_workers_all_land(serve: S
 STORM_WRITES = 120
 
 
-def read_times(url: str, cookie: str, count: int | None = None, until: threading.Event | None = None) -> list[float]:
-    """How long each of a series of session reads took (``count`` of them, or until ``until`` is set), in seconds."""
-    times: list[float] = []
+def sessions_read(url: str, cookie: str, until: threading.Event) -> list[Any]:
+    """The session as each of a series of reads with ``cookie`` saw it: at least one read, then more until
+    ``until`` is set."""
+    seen: list[Any] = []
     with httpx.Client(base_url=url, headers=with_cookie(cookie)) as client:
-        while (count is not None and len(times) < count) or (until is not None and not until.is_set()):
-            began = time.perf_counter()
-            client.get("/").raise_for_status()
-            times.append(time.perf_counter() - began)
-    return times
+        while not seen or not until.is_set():
+            response = client.get("/")
+            response.raise_for_status()
+            seen.append(response.json()["session"])
+    return seen
 
 
 async def storm(url: str, cookie: str) -> list[httpx.Response]:
@@ -152,26 +151,26 @@ async def storm(url: str, cookie: str) -> list[httpx.Response]:
 
 
 @pytest.mark.parametrize("transport", ["botocore", "aiohttp"])
-def test_a_write_storm_on_one_session_stores_every_write_and_spares_other_users(serve: Serve, transport: str) -> None:
+def test_a_write_storm_on_one_session_stores_every_write_while_another_user_is_served_their_own_session(
+    serve: Serve, transport: str
+) -> None:
     url = serve(SESSION_TRANSPORT=transport)
     stormed = httpx.post(f"{url}/set", params={"key": "start", "value": "0"}).cookies["session"]
     bystander = httpx.post(f"{url}/set", params={"key": "user", "value": "bob"}).cookies["session"]
-    before = read_times(url, bystander, count=40)
 
     storm_over = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        during_storm = pool.submit(read_times, url, bystander, until=storm_over)
+        during_storm = pool.submit(sessions_read, url, bystander, storm_over)
         try:
             responses = anyio.run(storm, url, stormed)
         finally:
             storm_over.set()
-        during = during_storm.result()
+        seen_by_bystander = during_storm.result()
 
     assert [response.status_code for response in responses] == [200] * STORM_WRITES
     final = httpx.get(f"{url}/", headers=with_cookie(stormed)).json()["session"]
     assert final == {"start": "0", **{f"key-{number}": str(number) for number in range(STORM_WRITES)}}
-    slowdown = statistics.median(during) / statistics.median(before)
-    assert slowdown <= 3, f"another user's median read was {slowdown:.1f}x slower during the storm"
+    assert seen_by_bystander == [{"user": "bob"}] * len(seen_by_bystander)
 
 
 ROUNDS = 4
