@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import pytest
-from fastapi import Depends, FastAPI
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.testclient import TestClient
 
 from starlette_dynamo_session import (
     Authentication,
-    DynamoSessionMiddleware,
     mark_authenticated,
     require_authentication,
 )
@@ -24,7 +20,7 @@ from starlette_dynamo_session._core.lifetimes import Lifetime
 from starlette_dynamo_session._core.outcomes import Written
 from starlette_dynamo_session._core.records import MAX_AUTH_LEVEL
 from tests.auth_endpoints import ROUTES, signed_in
-from tests.conftest import SECRET_KEY, ClientFactory
+from tests.conftest import ClientFactory
 from tests.support.memory_store import MemoryStore
 
 Clock = Callable[[float], None]
@@ -168,32 +164,6 @@ def test_require_authentication_admits_a_fresh_authentication_at_the_level(clien
     client = client_factory(ROUTES)
     client.post("/sign-in?level=2")
     response = client.get("/sensitive?level=2")
-    assert (response.status_code, response.json()) == (200, {"level": 2})
-
-
-def fastapi_client(memory_store: MemoryStore) -> TestClient:
-    app = FastAPI(middleware=[Middleware(DynamoSessionMiddleware, store=memory_store, secret_key=SECRET_KEY)])
-
-    @app.post("/sign-in")
-    def fastapi_sign_in(request: Request) -> dict[str, str]:
-        request.session["user"] = "ada"
-        mark_authenticated(request, level=2)
-        return {"signed_in": "ada"}
-
-    @app.get("/change-password")
-    def change_password(
-        found: Annotated[Authentication, Depends(require_authentication(max_age=300, level=2))],
-    ) -> dict[str, int]:
-        return {"level": found.level}
-
-    return TestClient(app)
-
-
-def test_require_authentication_is_a_fastapi_dependency(memory_store: MemoryStore) -> None:
-    client = fastapi_client(memory_store)
-    assert client.get("/change-password").status_code == 401
-    client.post("/sign-in")
-    response = client.get("/change-password")
     assert (response.status_code, response.json()) == (200, {"level": 2})
 
 

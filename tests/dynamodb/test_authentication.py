@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import pytest
-from fastapi import Depends, FastAPI
-from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from starlette_dynamo_session import (
     Authentication,
-    DynamoSessionMiddleware,
     DynamoStore,
     StoredSession,
-    mark_authenticated,
-    require_authentication as required,
 )
 from starlette_dynamo_session._core.clock import now
 from starlette_dynamo_session._core.lifecycle import SessionLifecycle
@@ -30,7 +24,7 @@ from starlette_dynamo_session._core.outcomes import Written
 from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL
 from starlette_dynamo_session._dynamodb.attributes import instant
 from tests.auth_endpoints import ROUTES, signed_in
-from tests.conftest import SECRET_KEY, ClientFactory, Recorder
+from tests.conftest import ClientFactory, Recorder
 from tests.endpoints import key_of
 
 pytestmark = pytest.mark.every_transport
@@ -172,27 +166,6 @@ def test_require_authentication_answers_200_to_a_fresh_one_at_the_level(dynamo_c
     client = signed_in(dynamo_client_factory(ROUTES), level=2)
     response = client.get("/sensitive?level=2")
     assert (response.status_code, response.json()) == (200, {"level": 2})
-
-
-def test_require_authentication_is_a_fastapi_dependency(store: DynamoStore, clock: Clock) -> None:
-    app = FastAPI(middleware=[Middleware(DynamoSessionMiddleware, store=store, secret_key=SECRET_KEY)])
-
-    @app.post("/sign-in")
-    def sign_in(request: Request) -> dict[str, str]:
-        request.session["user"] = "ada"
-        mark_authenticated(request)
-        return {"signed_in": "ada"}
-
-    @app.post("/change-password")
-    def change_password(found: Annotated[Authentication, Depends(required(max_age=300))]) -> dict[str, int]:
-        return {"level": found.level}
-
-    client = TestClient(app)
-    assert client.post("/change-password").status_code == 401
-    client.post("/sign-in")
-    assert client.post("/change-password").json() == {"level": 1}
-    clock(301)
-    assert client.post("/change-password").status_code == 401
 
 
 @SEALED_AND_PLAIN

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.testclient import TestClient
 
-from starlette_dynamo_session import DynamoSessionMiddleware, DynamoStore, regenerate_session
+from starlette_dynamo_session import (
+    Authentication,
+    DynamoSessionMiddleware,
+    DynamoStore,
+    mark_authenticated,
+    regenerate_session,
+    require_authentication,
+)
 from tests.conftest import SECRET_KEY
 
 
@@ -73,3 +81,30 @@ async def test_an_api_client_keeps_its_session_through_the_header_without_cookie
     assert added.json() == listed.json() == {"items": ["pear"]}
     assert logged_out.json() == {"items": []}
     assert "X-Session-Token" in listed.headers["vary"]
+
+
+def test_require_authentication_is_a_fastapi_dependency_answering_401_until_a_recent_strong_enough_sign_in(
+    store: DynamoStore, clock: Callable[[float], None]
+) -> None:
+    app = make_app(store)
+
+    @app.post("/sign-in/{level}")
+    def sign_in(level: int, request: Request) -> dict[str, str]:
+        request.session["user"] = "ada"
+        mark_authenticated(request, level=level)
+        return {"signed_in": "ada"}
+
+    @app.post("/change-password")
+    def change_password(
+        found: Annotated[Authentication, Depends(require_authentication(max_age=300, level=2))],
+    ) -> dict[str, int]:
+        return {"level": found.level}
+
+    client = TestClient(app)
+    assert client.post("/change-password").status_code == 401  # no authentication
+    client.post("/sign-in/1")
+    assert client.post("/change-password").status_code == 401  # below the level
+    client.post("/sign-in/2")
+    assert client.post("/change-password").json() == {"level": 2}
+    clock(301)
+    assert client.post("/change-password").status_code == 401  # stale
