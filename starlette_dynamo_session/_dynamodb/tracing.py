@@ -20,23 +20,24 @@ from starlette_dynamo_session._dynamodb.errors import error_code
 __all__ = ["call_span"]
 
 
-def _tracer() -> Any:
-    """The package's tracer from the global tracer provider, or ``None`` without ``opentelemetry-api``."""
+def _opentelemetry() -> Any:
+    """``opentelemetry.trace``, or ``None`` without ``opentelemetry-api``."""
     try:
         from opentelemetry import trace
     except ImportError:
         return None
-    return trace.get_tracer("starlette_dynamo_session")
+    return trace
 
 
-_TRACER = _tracer()
+_TRACE = _opentelemetry()
+_TRACER = None if _TRACE is None else _TRACE.get_tracer("starlette_dynamo_session")
+# The tracer providers that record nothing: the API's stand-ins until the application sets its own.
+_STAND_INS: tuple[type, ...] = () if _TRACE is None else (_TRACE.ProxyTracerProvider, _TRACE.NoOpTracerProvider)
 
 
 def _tracing() -> bool:
     """Whether the application has set a tracer provider that records spans: any but the API's stand-ins."""
-    from opentelemetry import trace
-
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    return not isinstance(_TRACE.get_tracer_provider(), _STAND_INS)
 
 
 @contextmanager
