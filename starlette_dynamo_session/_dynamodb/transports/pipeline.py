@@ -91,6 +91,9 @@ class Pipeline:
         self._client_config = config
         self._service_model = meta.service_model
         self._url = meta.endpoint_url
+        root: dict[str, Any] = {"url_path": "/", "query_string": "", "headers": {}}
+        prepare_request_dict(root, endpoint_url=self._url)
+        self._root_url: str = root["url"]  # the URL of every request the fast serializer writes
         self._region = meta.region_name
         self._credentials = credentials
         self._signer = SigV4Signer(self._service_model.signing_name, self._region)
@@ -157,7 +160,11 @@ class Pipeline:
         request_dict = self._requests.serialize(model, params)
         if request_dict is None:
             request_dict = self._serializer.serialize_to_request(params, model)
-        prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
+            prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
+        else:  # what prepare_request_dict adds to a request for "/", with no query and no host prefix
+            request_dict["headers"]["User-Agent"] = self._user_agent
+            request_dict["url"] = self._root_url
+            request_dict["context"] = context
         return request_dict
 
     async def _attempts(self, model: OperationModel, request_dict: dict[str, Any]) -> tuple[Answer, dict[str, Any]]:
