@@ -4,9 +4,10 @@ botocore derives the signing key (four HMACs) for every request, builds the sign
 request once more to read its body. Here the key is derived once per (secret key, date, region, service), and what
 every request of one shape shares (its method, URL, headers and session token: the canonical headers around the
 timestamp, the names signed) once per shape; per request, only the timestamp, the two hashes and the signature: the
-same headers are added, and the same ``Authorization`` header results. A request this does not cover (a query string or a path other than ``/``, a
-``Date`` or ``X-Amz-Content-SHA256`` header, unsigned or trailing-checksum payloads, a body that is not bytes,
-header names or values that are not plain strings, a header given twice) is signed by ``SigV4Auth`` itself.
+same headers are added, and the same ``Authorization`` header results. A request this does not cover (a query
+string or a path other than ``/``, a ``Date`` or ``X-Amz-Content-SHA256`` header, unsigned or trailing-checksum
+payloads, a body that is not bytes, header names or values that are not plain strings, a header given twice) is
+signed by ``SigV4Auth`` itself.
 """
 
 from __future__ import annotations
