@@ -15,7 +15,7 @@ arguments, so the session's handlers see what they see on the botocore client.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -30,6 +30,7 @@ from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
+from starlette_dynamo_session._dynamodb.answers import settled
 from starlette_dynamo_session._dynamodb.transports.parsing import AnswerParser
 from starlette_dynamo_session._dynamodb.transports.serializing import RequestSerializer
 from starlette_dynamo_session._dynamodb.transports.sigv4 import SigV4Signer
@@ -88,6 +89,7 @@ class Pipeline:
                 f"transport={send.transport!r} follows botocore's standard retry mode, not {retries['mode']!r}"
             )
         self._send = send
+        self._retries = int(retries.get("total_max_attempts", 0))  # as botocore counts them: attempts, not retries
         self._client_config = config
         self._service_model = meta.service_model
         self._url = meta.endpoint_url
@@ -176,9 +178,15 @@ class Pipeline:
             outcome = await self._attempt(model, request_dict)
             failed = isinstance(outcome, BotoCoreError)
             parsed = {} if failed else self._parse(outcome, model)
+            event = f"needs-retry.{self._service_id}.{model.name}"
+            # A success that botocore's retry handler would let be, and no other handler sees, is not emitted
+            # (``settled``); a limit in the context (``retries``), which that handler would update, is left to it.
+            handlers = None if "retries" in request_dict["context"] else _handlers(self._events, event)
+            if not isinstance(outcome, BotoCoreError) and settled(handlers, outcome, parsed, attempt, self._retries):
+                break
             delay = first_non_none_response(
                 self._events.emit(
-                    f"needs-retry.{self._service_id}.{model.name}",
+                    event,
                     response=None if failed else (outcome, parsed),
                     endpoint=None,
                     operation=model,
@@ -246,16 +254,23 @@ class Pipeline:
 
 
 def _has_handlers(events: Any, event_name: str) -> bool:
-    """Whether a client's event system (botocore's ``EventAliaser`` over a ``HierarchicalEmitter``) holds a handler
-    for ``event_name``: the emitter's own lookup, cached where it caches it (registering a handler clears that
-    cache). ``True`` when it cannot tell, so the event is then emitted."""
+    """Whether a client's event system holds a handler for ``event_name``; ``True`` when it cannot tell, so the event
+    is then emitted."""
+    found = _handlers(events, event_name)
+    return found is None or bool(found)
+
+
+def _handlers(events: Any, event_name: str) -> Sequence[Callable[..., Any]] | None:
+    """The handlers a client's event system (botocore's ``EventAliaser`` over a ``HierarchicalEmitter``) calls for
+    ``event_name``, in order: the emitter's own lookup, cached where it caches it (registering a handler clears that
+    cache). ``None`` when it cannot tell."""
     emitter = getattr(events, "_emitter", events)
     alias = getattr(events, "_alias_event_name", None)
     name = event_name if alias is None else alias(event_name)
     cache, handlers = getattr(emitter, "_lookup_cache", None), getattr(emitter, "_handlers", None)
     if not isinstance(cache, dict) or handlers is None:
-        return True
+        return None
     found = cache.get(name)
     if found is None:
         found = cache[name] = handlers.prefix_search(name)
-    return bool(found)
+    return found if isinstance(found, Sequence) else None
