@@ -7,6 +7,8 @@ answer is a failure of the store, as a damaged one is:
 
 * ``needs-retry``, on every HTTP attempt that got an answer: a success without a numeric ``x-amz-crc32`` is not
   DynamoDB's, and is refused at once (``UnexpectedAnswer``), before botocore's retry checks read the header.
+  A success that botocore's standard retry handler would let be (``settled``) needs no ``needs-retry`` at all while
+  that handler and this check are the event's only handlers: the pipeline then runs this check alone.
 * ``after-call``, once per call that got a success: an answer whose body still does not match its ``x-amz-crc32``
   after botocore's retries (botocore's standard mode retries it, then returns it as it is) is refused with
   botocore's ``ChecksumError``. An answer given by a ``before-call`` handler (botocore's ``Stubber``) carries no
@@ -16,13 +18,14 @@ answer is a failure of the store, as a damaged one is:
 from __future__ import annotations
 
 from binascii import crc32
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ChecksumError
 from botocore.hooks import BaseEventHooks
+from botocore.retries.standard import RetryHandler
 
-__all__ = ["CRC32_HEADER", "UnexpectedAnswer", "check_answers"]
+__all__ = ["CRC32_HEADER", "UnexpectedAnswer", "check_answers", "settled"]
 
 CRC32_HEADER = "x-amz-crc32"
 
@@ -72,3 +75,28 @@ def _check_call(http_response: _Answer | None = None, **kwargs: Any) -> None:
     actual = crc32(http_response.content) & 0xFFFFFFFF
     if int(checksum) != actual:
         raise ChecksumError(checksum_type="crc32", expected_checksum=checksum, actual_checksum=str(actual))
+
+
+def settled(
+    handlers: Sequence[Callable[..., Any]] | None,
+    answer: _Answer,
+    parsed: Mapping[str, Any],
+    attempt: int,
+    retries: int,
+) -> bool:
+    """Whether ``needs-retry`` may be left unemitted for ``answer`` (parsed as ``parsed``) at ``attempt`` of at most
+    ``retries`` attempts, its ``handlers`` (``None``: not known) changing nothing and retrying nothing: they are this
+    module's check and botocore's standard retry handler alone, and the answer is a 2xx with ``ResponseMetadata`` and
+    no ``Error`` in its parse, whose ``x-amz-crc32`` is a number that matches its body (else the check refuses it or
+    botocore retries it), before the last attempt (where botocore's handler adds ``MaxAttemptsReached`` to the
+    result). Raises nothing."""
+    if handlers is None or len(handlers) != 2 or handlers[0] is not _check_attempt:
+        return False
+    if getattr(handlers[1], "__func__", None) is not RetryHandler.needs_retry or attempt >= retries:
+        return False
+    if not 200 <= answer.status_code < 300 or "Error" in parsed or "ResponseMetadata" not in parsed:
+        return False
+    checksum = answer.headers.get(CRC32_HEADER)
+    if checksum is None or not checksum.isascii() or not checksum.isdigit():
+        return False
+    return int(checksum) == crc32(answer.content) & 0xFFFFFFFF

@@ -9,12 +9,11 @@ not open there.
 
 from __future__ import annotations
 
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = ["SEALING_OVERHEAD", "data_key", "open_sealed", "seal"]
 
@@ -26,12 +25,15 @@ SEALING_OVERHEAD = NONCE_BYTES + TAG_BYTES
 # The HKDF context: a key for session data, version 1 of this format. The item's key is a plain SHA-256 of the
 # token, so the two never coincide.
 _INFO = b"starlette_dynamo_session data key v1"
+_NO_SALT = bytes(KEY_BYTES)  # HKDF without a salt uses a hash's length of zeros
+_FIRST_BLOCK = _INFO + b"\x01"  # HKDF's expansion input for its first (and here only) block
 
 
 def data_key(token: str) -> bytes:
-    """The 256-bit key that seals ``token``'s data: HKDF-SHA256 of the token, with this module's context. Raises
-    nothing."""
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_INFO).derive(token.encode("utf-8"))
+    """The 256-bit key that seals ``token``'s data: HKDF-SHA256 of the token, with this module's context (RFC 5869,
+    no salt: extract, then the one block of expansion a 32-byte key takes, each one HMAC). Raises nothing."""
+    pseudorandom_key = hmac.digest(_NO_SALT, token.encode("utf-8"), "sha256")
+    return hmac.digest(pseudorandom_key, _FIRST_BLOCK, "sha256")
 
 
 def _key(token: str) -> AESGCM:

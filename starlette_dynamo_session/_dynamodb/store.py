@@ -7,8 +7,8 @@ the session items' requests from ``requests``, the table's own calls from ``tabl
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,7 +39,7 @@ from starlette_dynamo_session._dynamodb.forwarding import is_forwarding
 from starlette_dynamo_session._dynamodb.item import ItemLayout
 from starlette_dynamo_session._dynamodb.requests import SessionRequests
 from starlette_dynamo_session._dynamodb.settings import StoreSettings, check_names
-from starlette_dynamo_session._dynamodb.tracing import call_span
+from starlette_dynamo_session._dynamodb.tracing import traced
 from starlette_dynamo_session._dynamodb.user_index import UserIndex
 
 if TYPE_CHECKING:
@@ -270,11 +270,7 @@ class DynamoStore(StoreSettings):
         with self._call(operation, tokens):
             return await self._transport.call(operation, request)
 
-    @contextmanager
-    def _call(self, operation: str, tokens: Sequence[str] = ()) -> Iterator[None]:
-        """One DynamoDB API call: in its OpenTelemetry span (``tracing``), with its errors translated (``errors``)."""
-        with (
-            call_span(operation, self._table_name),
-            translate_errors(operation, self._table_name, self._layout, tokens),
-        ):
-            yield
+    def _call(self, operation: str, tokens: Sequence[str] = ()) -> AbstractContextManager[None]:
+        """One DynamoDB API call: its errors translated (``errors``), in its OpenTelemetry span when the application
+        traces (``tracing``)."""
+        return traced(operation, self._table_name, translate_errors(operation, self._table_name, self._layout, tokens))

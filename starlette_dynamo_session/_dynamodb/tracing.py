@@ -5,19 +5,19 @@ OpenTelemetry's semantic conventions for AWS SDK calls and DynamoDB say: ``Dynam
 ``rpc.system`` ``aws-api``, ``rpc.service`` ``DynamoDB``, ``rpc.method``, ``aws.dynamodb.table_names``; a failed
 call has the ERROR status and its ``error.type`` (the AWS error code, or the botocore error). The span is a child of
 the span current where the store was called (the request's, under an instrumented server). Until the application
-sets a tracer provider (the SDK's), every span would be a no-op one: none is started, so an untraced application pays
-nothing for them.
+sets a tracer provider (the SDK's), every span would be a no-op one: none is started, and the call's block is entered
+as it is, so an untraced application pays nothing for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from starlette_dynamo_session._dynamodb.errors import error_code
 
-__all__ = ["call_span"]
+__all__ = ["call_span", "traced"]
 
 
 def _opentelemetry() -> Any:
@@ -40,13 +40,31 @@ def _tracing() -> bool:
     return not isinstance(_TRACE.get_tracer_provider(), _STAND_INS)
 
 
-@contextmanager
-def call_span(operation: str, table_name: str) -> Iterator[None]:
-    """A span around one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``; the exception that
-    ends the block, if any, marks the span as failed and goes on. Raises nothing of its own."""
+def traced(operation: str, table_name: str, call: AbstractContextManager[None]) -> AbstractContextManager[None]:
+    """``call``, the block of one DynamoDB API call (``operation`` on ``table_name``), inside its span (``call_span``)
+    when the application traces; ``call`` itself, with no span, when it does not. Raises nothing of its own."""
     if _TRACER is None or not _tracing():
+        return call
+    return _in_span(operation, table_name, call)
+
+
+@contextmanager
+def _in_span(operation: str, table_name: str, call: AbstractContextManager[None]) -> Iterator[None]:
+    with _span(operation, table_name), call:
         yield
-        return
+
+
+def call_span(operation: str, table_name: str) -> AbstractContextManager[None]:
+    """A span around one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``; the exception that
+    ends the block, if any, marks the span as failed and goes on. With no tracer provider set, no span is started.
+    Raises nothing of its own."""
+    if _TRACER is None or not _tracing():
+        return nullcontext()
+    return _span(operation, table_name)
+
+
+@contextmanager
+def _span(operation: str, table_name: str) -> Iterator[None]:
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
     attributes = {

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from starlette.routing import Route
 
 from starlette_dynamo_session import MAX_ITEM_BYTES, DynamoStore, SessionTooLarge, StoredSession, item_size
@@ -45,6 +47,12 @@ def test_the_data_key_is_derived_apart_from_the_digest_that_keys_the_item() -> N
     assert len(key) == 32
     assert key != hashlib.sha256(TOKEN.encode()).digest()
     assert key != data_key(new_token())
+
+
+@pytest.mark.parametrize("token", [TOKEN, "", "é" * 100, new_token()])
+def test_the_data_key_is_rfc_5869_hkdf_sha256_of_the_token(token: str) -> None:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"starlette_dynamo_session data key v1")
+    assert data_key(token) == hkdf.derive(token.encode("utf-8"))
 
 
 def test_sealed_data_does_not_open_under_another_token() -> None:

@@ -185,3 +185,18 @@ async def test_a_call_a_handler_answers_still_lets_other_tasks_run(store: Dynamo
         tasks.start_soon(other)
         assert await store.read("token") is None
         assert others_ran.is_set()
+
+
+@pytest.mark.anyio
+async def test_a_before_call_handler_sees_the_request_the_botocore_client_shows_it(store: DynamoStore) -> None:
+    shown: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **kwargs: Any) -> None:
+        headers = {name: value for name, value in params["headers"].items() if name != "User-Agent"}
+        shown.append({**{key: params[key] for key in ("url_path", "query_string", "method", "url", "body")}, **headers})
+
+    store.client.meta.events.register("before-call.dynamodb.GetItem", record)
+    assert await store.read("token") is None
+    assert store.find("token") is None
+    [ours, botocores] = shown
+    assert ours == botocores

@@ -15,7 +15,7 @@ arguments, so the session's handlers see what they see on the botocore client.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -30,6 +30,7 @@ from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
+from starlette_dynamo_session._dynamodb.answers import settled
 from starlette_dynamo_session._dynamodb.transports.parsing import AnswerParser
 from starlette_dynamo_session._dynamodb.transports.serializing import RequestSerializer
 from starlette_dynamo_session._dynamodb.transports.sigv4 import SigV4Signer
@@ -88,9 +89,13 @@ class Pipeline:
                 f"transport={send.transport!r} follows botocore's standard retry mode, not {retries['mode']!r}"
             )
         self._send = send
+        self._retries = int(retries.get("total_max_attempts", 0))  # as botocore counts them: attempts, not retries
         self._client_config = config
         self._service_model = meta.service_model
         self._url = meta.endpoint_url
+        root: dict[str, Any] = {"url_path": "/", "query_string": "", "headers": {}}
+        prepare_request_dict(root, endpoint_url=self._url)
+        self._root_url: str = root["url"]  # the URL of every request the fast serializer writes
         self._region = meta.region_name
         self._credentials = credentials
         self._signer = SigV4Signer(self._service_model.signing_name, self._region)
@@ -157,7 +162,11 @@ class Pipeline:
         request_dict = self._requests.serialize(model, params)
         if request_dict is None:
             request_dict = self._serializer.serialize_to_request(params, model)
-        prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
+            prepare_request_dict(request_dict, endpoint_url=self._url, context=context, user_agent=self._user_agent)
+        else:  # what prepare_request_dict adds to a request for "/", with no query and no host prefix
+            request_dict["headers"]["User-Agent"] = self._user_agent
+            request_dict["url"] = self._root_url
+            request_dict["context"] = context
         return request_dict
 
     async def _attempts(self, model: OperationModel, request_dict: dict[str, Any]) -> tuple[Answer, dict[str, Any]]:
@@ -169,9 +178,15 @@ class Pipeline:
             outcome = await self._attempt(model, request_dict)
             failed = isinstance(outcome, BotoCoreError)
             parsed = {} if failed else self._parse(outcome, model)
+            event = f"needs-retry.{self._service_id}.{model.name}"
+            # A success that botocore's retry handler would let be, and no other handler sees, is not emitted
+            # (``settled``); a limit in the context (``retries``), which that handler would update, is left to it.
+            handlers = None if "retries" in request_dict["context"] else _handlers(self._events, event)
+            if not isinstance(outcome, BotoCoreError) and settled(handlers, outcome, parsed, attempt, self._retries):
+                break
             delay = first_non_none_response(
                 self._events.emit(
-                    f"needs-retry.{self._service_id}.{model.name}",
+                    event,
                     response=None if failed else (outcome, parsed),
                     endpoint=None,
                     operation=model,
@@ -239,16 +254,23 @@ class Pipeline:
 
 
 def _has_handlers(events: Any, event_name: str) -> bool:
-    """Whether a client's event system (botocore's ``EventAliaser`` over a ``HierarchicalEmitter``) holds a handler
-    for ``event_name``: the emitter's own lookup, cached where it caches it (registering a handler clears that
-    cache). ``True`` when it cannot tell, so the event is then emitted."""
+    """Whether a client's event system holds a handler for ``event_name``; ``True`` when it cannot tell, so the event
+    is then emitted."""
+    found = _handlers(events, event_name)
+    return found is None or bool(found)
+
+
+def _handlers(events: Any, event_name: str) -> Sequence[Callable[..., Any]] | None:
+    """The handlers a client's event system (botocore's ``EventAliaser`` over a ``HierarchicalEmitter``) calls for
+    ``event_name``, in order: the emitter's own lookup, cached where it caches it (registering a handler clears that
+    cache). ``None`` when it cannot tell."""
     emitter = getattr(events, "_emitter", events)
     alias = getattr(events, "_alias_event_name", None)
     name = event_name if alias is None else alias(event_name)
     cache, handlers = getattr(emitter, "_lookup_cache", None), getattr(emitter, "_handlers", None)
     if not isinstance(cache, dict) or handlers is None:
-        return True
+        return None
     found = cache.get(name)
     if found is None:
         found = cache[name] = handlers.prefix_search(name)
-    return bool(found)
+    return found if isinstance(found, Sequence) else None
