@@ -30,7 +30,7 @@ def _opentelemetry() -> Any:
 
 
 _TRACE = _opentelemetry()
-_TRACER = None if _TRACE is None else _TRACE.get_tracer("starlette_dynamo_session")
+_TRACER: Any = None if _TRACE is None else _TRACE.get_tracer("starlette_dynamo_session")
 # The tracer providers that record nothing: the API's stand-ins until the application sets its own.
 _STAND_INS: tuple[type, ...] = () if _TRACE is None else (_TRACE.ProxyTracerProvider, _TRACE.NoOpTracerProvider)
 
