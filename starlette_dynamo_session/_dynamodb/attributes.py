@@ -27,7 +27,8 @@ def number(moment: datetime) -> str:
     """An instant as the items store it: epoch seconds with exactly six decimals (no float on the way); a naive
     datetime is local time. Raises nothing."""
     micros = _micros(moment)
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+    sign = "-" if micros < 0 else ""  # an instant before 1970: the digits of its distance from the epoch
+    return f"{sign}{abs(micros) // 1_000_000}.{abs(micros) % 1_000_000:06d}"
 
 
 def whole_seconds(moment: datetime) -> int:
@@ -41,6 +42,11 @@ def instant(text: str) -> datetime:
     Raises ``ValueError`` when ``text`` is not a number, or is an instant so close to the ends of datetime's range
     (years 1 and 9999) that a session's lifetime could not be counted from it.
     """
+    whole, dot, fraction = text.partition(".")
+    if dot and len(fraction) == 6 and whole.isascii() and whole.isdigit() and fraction.isascii() and fraction.isdigit():
+        epoch_seconds = int(whole)  # as ``number`` writes it, read without a Decimal (on every session read)
+        if epoch_seconds < _LATEST:
+            return _EPOCH + (epoch_seconds * 1_000_000 + int(fraction)) * _MICROSECOND
     try:
         seconds = Decimal(text)
     except ArithmeticError:  # decimal.InvalidOperation: not a number at all

@@ -276,6 +276,44 @@ async def test_an_unreachable_endpoint_is_store_unavailable(
     await store.aclose()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_cookies_the_endpoint_sets_are_never_sent_back(serve: Serve, transport: Transport) -> None:
+    cookies_sent: list[str | None] = []
+
+    async def setting_a_cookie(request: web.Request) -> web.Response:
+        cookies_sent.append(request.headers.get("Cookie"))
+        response = answer({})
+        response.headers["Set-Cookie"] = "balancer=node-7; Path=/"
+        return response
+
+    serve(setting_a_cookie)
+    store = make_store(transport)
+    for _ in range(3):
+        assert await store.read("token-1") is None
+    await store.aclose()
+    assert cookies_sent == [None, None, None]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_redirect_is_an_answer_and_never_followed(serve: Serve, transport: Transport) -> None:
+    paths: list[str] = []
+
+    async def redirecting(request: web.Request) -> web.Response:
+        paths.append(request.path)
+        if request.path == "/elsewhere":
+            return answer({})
+        return web.Response(status=307, headers={"Location": "/elsewhere"})
+
+    serve(redirecting)
+    store = make_store(transport, retries={"mode": "standard", "max_attempts": 1})
+    with pytest.raises(SessionError, match="307"):
+        await store.read("token-1")
+    await store.aclose()
+    assert paths == ["/"]
+
+
 # Requests in flight
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,6 +31,8 @@ from starlette_dynamo_session._dynamodb.transports.in_flight import InFlightLimi
 from starlette_dynamo_session._dynamodb.transports.pipeline import HTTPResponse
 
 __all__ = ["AiohttpSend"]
+
+_URLS_KEPT = 16  # parsed URLs a transport keeps; all are dropped past that
 
 
 @dataclass
@@ -70,6 +73,7 @@ class AiohttpSend:
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         self._proxies = dict(proxies or {})
         self._proxy_of: dict[str, str | None] = {}  # by URL: the proxy to go through, once looked up
+        self._urls: dict[str, yarl.URL] = {}  # by URL: parsed once
         self._verify = verify
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
@@ -84,7 +88,12 @@ class AiohttpSend:
         taken = await state.slots.acquire()
         try:
             async with state.session.request(
-                request.method, request.url, data=request.body, headers=headers, proxy=self._proxy(request.url)
+                request.method,
+                self._url(request.url),
+                data=request.body,
+                headers=headers,
+                proxy=self._proxy(request.url),
+                allow_redirects=False,  # as botocore's client: a redirect is DynamoDB's answer
             ) as answer:
                 return HTTPResponse(answer.status, answer.headers, await answer.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -112,6 +121,15 @@ class AiohttpSend:
             self._proxy_of[url] = None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"
         return self._proxy_of[url]
 
+    def _url(self, url: str) -> yarl.URL:
+        """``url`` parsed (once: the store sends every request to one or two URLs)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URLS_KEPT:
+                self._urls.clear()
+            parsed = self._urls[url] = yarl.URL(url, encoded=True)
+        return parsed
+
     def _ssl(self) -> ssl.SSLContext | bool:
         """What aiohttp checks certificates with: the CA bundle ``verify`` names, or the default (``True``) or no
         check (``False``)."""
@@ -127,7 +145,12 @@ class AiohttpSend:
         state = self._loops.get(loop)
         if state is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=self._ssl())
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # as botocore's client: DynamoDB sets no cookies to keep
+            )
             slots = InFlightSlots(InFlightLimit(self._pool_size), loop)
             state = self._loops[loop] = _LoopState(session, slots)
             state.closer = self._close_at_shutdown(loop, state)
