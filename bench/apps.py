@@ -10,11 +10,13 @@
   key), ``/clear``, ``/static`` (an asset, under the middleware's ``skip_paths``), ``/raw`` (the floor: one
   ``store.read`` of a seeded session, outside the middleware), ``/_ops``: starsessions' store calls so far, and
   ``/_limits``: each change of the default transport's in-flight limit so far, ``[time.monotonic(), limit]``, as
-  the package logs them (DEBUG, ``in_flight_limit``).
+  the package logs them (DEBUG, ``in_flight_limit``), and ``/_gc``: each garbage collection so far,
+  ``[time.monotonic() at its start, generation, seconds it held the process]``.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -91,6 +93,23 @@ class CountingStore(InMemoryStore):
         await super().remove(session_id)
 
 
+class CollectionLog:
+    """The process's garbage collections, timed through ``gc.callbacks``: when each started (``time.monotonic()``),
+    its generation, and how long it held the process (wall time: what a request arriving meanwhile waits)."""
+
+    def __init__(self) -> None:
+        self.collections: list[tuple[float, int, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._started = now
+        else:
+            self.collections.append((self._started, info["generation"], now - self._started))
+
+
 class LimitLog(logging.Handler):
     """The in-flight limits the package logs, with the time each took effect."""
 
@@ -146,6 +165,7 @@ def create_app() -> Starlette:
     counter = OperationCounter()
     store = dynamo_store(variant) if variant in TRANSPORTS else None
     limits = LimitLog()
+    collections = CollectionLog()
     if variant in TRANSPORTS:
         package_logger = logging.getLogger("starlette_dynamo_session")
         package_logger.setLevel(logging.DEBUG)
@@ -189,10 +209,14 @@ def create_app() -> Starlette:
     async def limit_changes(request: Request) -> Response:
         return JSONResponse(limits.changes)
 
+    async def garbage_collections(request: Request) -> Response:
+        return JSONResponse(collections.collections)
+
     handlers = (anon, read, write, change, clear, static, raw)
     routes = [
         *(Route(f"/{handler.__name__}", handler) for handler in handlers),
         Route("/_ops", ops),
         Route("/_limits", limit_changes),
+        Route("/_gc", garbage_collections),
     ]
     return Starlette(routes=routes, middleware=session_middleware(variant, counter, store))

@@ -227,6 +227,13 @@ def event_loop_table(results: Results) -> list[str]:
         ("server CPU utilization (one core = 100%)", lambda c: f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}%"),
         ("proxy CPU per session request (ms)", lambda c: number(c["proxy_cpu_ms"], 3)),
         ("DynamoDB requests per session request", lambda c: f"{c['ops_per_request']:g}"),
+        (
+            "garbage collections under load: all / full / over 5 ms; the longest (ms)",
+            lambda c: (
+                f"{c.get('gc_collections', math.nan):g} / {c.get('gc_full_collections', math.nan):g} / "
+                f"{c.get('gc_over_5ms', math.nan):g}; {number(c.get('gc_longest_ms', math.nan))}"
+            ),
+        ),
     ]
     header = [f"{c['delay_ms']:g} ms store, {TRANSPORTS[key.split('/')[0]]}" for key, c in checks]
     lines = [f"| figure | {' | '.join(header)} |", f"| --- |{' ---: |' * len(checks)}"]

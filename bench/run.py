@@ -181,6 +181,7 @@ def event_loop_check(
     else:
         limit = mean_limit(json.loads(server.get("/_limits")), result["start"], result["end"])
     ideal = limit / (delay + store_ms / 1000)
+    pauses = collections_within(json.loads(server.get("/_gc")), result["start"], result["end"])
     return {
         "pool": results.pools[variant],
         "limit": limit,
@@ -200,7 +201,17 @@ def event_loop_check(
         "probe_p99_ms": percentile(under_load, 0.99),
         "idle_probe_p50_ms": percentile(idle, 0.5),
         "idle_probe_p99_ms": percentile(idle, 0.99),
+        "gc_collections": len(pauses),
+        "gc_full_collections": sum(1 for generation, _ in pauses if generation == 2),
+        "gc_longest_ms": max((seconds * 1000 for _, seconds in pauses), default=0.0),
+        "gc_over_5ms": sum(1 for _, seconds in pauses if seconds > 0.005),
     }
+
+
+def collections_within(collections: Sequence[Sequence[float]], start: float, end: float) -> list[tuple[int, float]]:
+    """The garbage collections (``[start, generation, seconds]``, as the server's ``/_gc`` lists them) that began
+    within ``[start, end]``: their generation and how long each held the server."""
+    return [(int(generation), seconds) for began, generation, seconds in collections if start <= began <= end]
 
 
 def mean_limit(changes: Sequence[Sequence[float]], start: float, end: float) -> float:

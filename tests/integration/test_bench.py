@@ -103,7 +103,12 @@ def test_quick_run(quick_run: QuickRun) -> None:
                 for sample in samples:
                     assert math.isclose(sum(sample["ops"].values()), expected), (variant, scenario, sample["ops"])
         for delay in (20, 80):
-            assert results["event_loop"][f"{variant}/{delay}"]["ops_per_request"] == 1
+            check = results["event_loop"][f"{variant}/{delay}"]
+            assert check["ops_per_request"] == 1
+            # hundreds of session requests allocate far more than one young generation holds
+            assert check["gc_collections"] >= 1
+            assert check["gc_full_collections"] <= check["gc_collections"]
+            assert check["gc_over_5ms"] <= check["gc_collections"]
     assert results["event_loop"]["dynamo/20"]["limit"] == results["pools"]["dynamo"]
     assert 4 <= results["event_loop"]["dynamo-auto/80"]["limit"] <= results["pools"]["dynamo-auto"]
     assert results["samples"]["dynamo-auto/read/1"][0]["ops"] == {"GetItem": 1.0}
@@ -120,6 +125,7 @@ def test_quick_run(quick_run: QuickRun) -> None:
     for target in TARGETS:
         assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
     assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
+    assert "| garbage collections under load: all / full / over 5 ms; the longest (ms) |" in report
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 
