@@ -12,12 +12,12 @@ as it is, so an untraced application pays nothing for them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from starlette_dynamo_session._dynamodb.errors import error_code
 
-__all__ = ["call_span", "traced"]
+__all__ = ["traced"]
 
 
 def _opentelemetry() -> Any:
@@ -41,8 +41,9 @@ def _tracing() -> bool:
 
 
 def traced(operation: str, table_name: str, call: AbstractContextManager[None]) -> AbstractContextManager[None]:
-    """``call``, the block of one DynamoDB API call (``operation`` on ``table_name``), inside its span (``call_span``)
-    when the application traces; ``call`` itself, with no span, when it does not. Raises nothing of its own."""
+    """``call``, the block of one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``, inside its
+    span when the application traces; ``call`` itself, with no span, when it does not (no tracer provider set). The
+    exception that ends the block, if any, marks the span as failed and goes on. Raises nothing of its own."""
     if _TRACER is None or not _tracing():
         return call
     return _in_span(operation, table_name, call)
@@ -52,15 +53,6 @@ def traced(operation: str, table_name: str, call: AbstractContextManager[None]) 
 def _in_span(operation: str, table_name: str, call: AbstractContextManager[None]) -> Iterator[None]:
     with _span(operation, table_name), call:
         yield
-
-
-def call_span(operation: str, table_name: str) -> AbstractContextManager[None]:
-    """A span around one DynamoDB API call (``operation``: ``"GetItem"``...) on ``table_name``; the exception that
-    ends the block, if any, marks the span as failed and goes on. With no tracer provider set, no span is started.
-    Raises nothing of its own."""
-    if _TRACER is None or not _tracing():
-        return nullcontext()
-    return _span(operation, table_name)
 
 
 @contextmanager
