@@ -69,12 +69,20 @@ def _check_call(http_response: _Answer | None = None, **kwargs: Any) -> None:
     """Refuse a success whose body does not match its ``x-amz-crc32`` (the last attempt's, once retries ran out)."""
     if http_response is None or http_response.status_code >= 300:
         return
-    checksum = http_response.headers.get(CRC32_HEADER)
-    if checksum is None or not checksum.isascii() or not checksum.isdigit():
+    checksum = _numeric_checksum(http_response)
+    if checksum is None:
         return
     actual = crc32(http_response.content) & 0xFFFFFFFF
     if int(checksum) != actual:
         raise ChecksumError(checksum_type="crc32", expected_checksum=checksum, actual_checksum=str(actual))
+
+
+def _numeric_checksum(answer: _Answer) -> str | None:
+    """The answer's ``x-amz-crc32``, or ``None`` when it has none or it is not a number."""
+    checksum: str | None = answer.headers.get(CRC32_HEADER)
+    if checksum is None or not checksum.isascii() or not checksum.isdigit():
+        return None
+    return checksum
 
 
 def settled(
@@ -96,7 +104,5 @@ def settled(
         return False
     if not 200 <= answer.status_code < 300 or "Error" in parsed or "ResponseMetadata" not in parsed:
         return False
-    checksum = answer.headers.get(CRC32_HEADER)
-    if checksum is None or not checksum.isascii() or not checksum.isdigit():
-        return False
-    return int(checksum) == crc32(answer.content) & 0xFFFFFFFF
+    checksum = _numeric_checksum(answer)
+    return checksum is not None and int(checksum) == crc32(answer.content) & 0xFFFFFFFF
