@@ -32,7 +32,7 @@ from starlette_dynamo_session._dynamodb.transports.pipeline import HTTPResponse
 
 __all__ = ["AiohttpSend"]
 
-_URLS_KEPT = 16  # parsed URLs a transport keeps; all are dropped past that
+_TARGETS_KEPT = 16  # URLs a transport keeps parsed, with their proxies; all are dropped past that
 
 
 @dataclass
@@ -72,8 +72,7 @@ class AiohttpSend:
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         self._proxies = dict(proxies or {})
-        self._proxy_of: dict[str, str | None] = {}  # by URL: the proxy to go through, once looked up
-        self._urls: dict[str, yarl.URL] = {}  # by URL: parsed once
+        self._targets: dict[str, tuple[yarl.URL, str | None]] = {}  # by URL: parsed, and its proxy, once
         self._verify = verify
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
@@ -85,14 +84,15 @@ class AiohttpSend:
             name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()
         }
         headers["Accept-Encoding"] = "identity"  # unsigned, as botocore leaves it: the body DynamoDB checksummed
+        url, proxy = self._target(request.url)
         taken = await state.slots.acquire()
         try:
             async with state.session.request(
                 request.method,
-                self._url(request.url),
+                url,
                 data=request.body,
                 headers=headers,
-                proxy=self._proxy(request.url),
+                proxy=proxy,
                 allow_redirects=False,  # as botocore's client: a redirect is DynamoDB's answer
             ) as answer:
                 return HTTPResponse(answer.status, answer.headers, await answer.read())
@@ -111,24 +111,19 @@ class AiohttpSend:
         if state is not None and state.closer is not None:
             await state.closer.aclose()
 
-    def _proxy(self, url: str) -> str | None:
-        """The proxy for ``url``: the one ``proxies`` (else the environment) names for its scheme or
-        ``scheme://host``, if any."""
-        if url not in self._proxy_of:
+    def _target(self, url: str) -> tuple[yarl.URL, str | None]:
+        """``url`` parsed, and the proxy to go through for it: the one ``proxies`` (else the environment) names for
+        its scheme or ``scheme://host``, if any. Worked out once per URL (the store sends to one or two)."""
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= _TARGETS_KEPT:
+                self._targets.clear()
             parts = urlsplit(url)
             proxies = self._proxies or get_environ_proxies(url)
             proxy = proxies.get(f"{parts.scheme}://{parts.hostname}") or proxies.get(parts.scheme)
-            self._proxy_of[url] = None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"
-        return self._proxy_of[url]
-
-    def _url(self, url: str) -> yarl.URL:
-        """``url`` parsed (once: the store sends every request to one or two URLs)."""
-        parsed = self._urls.get(url)
-        if parsed is None:
-            if len(self._urls) >= _URLS_KEPT:
-                self._urls.clear()
-            parsed = self._urls[url] = yarl.URL(url, encoded=True)
-        return parsed
+            via = None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"
+            target = self._targets[url] = (yarl.URL(url, encoded=True), via)
+        return target
 
     def _ssl(self) -> ssl.SSLContext | bool:
         """What aiohttp checks certificates with: the CA bundle ``verify`` names, or the default (``True``) or no
