@@ -139,9 +139,17 @@ def instant(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     return at
 
 
-@pytest.mark.parametrize("shape", list(REQUESTS))
-@pytest.mark.parametrize("url", ENDPOINTS)
-@pytest.mark.parametrize("credentials", CREDENTIALS, ids=["long-term", "temporary"])
+def every_signed_request(test: Callable[..., None]) -> Callable[..., None]:
+    """Run ``test`` for every request shape the store sends, to every endpoint, with both kinds of credentials."""
+    marked: Callable[..., None] = pytest.mark.parametrize("credentials", CREDENTIALS, ids=["long-term", "temporary"])(
+        test
+    )
+    marked = pytest.mark.parametrize("url", ENDPOINTS)(marked)
+    marked = pytest.mark.parametrize("shape", list(REQUESTS))(marked)
+    return marked
+
+
+@every_signed_request
 def test_every_request_the_store_sends_gets_botocores_authorization(
     shape: str, url: str, credentials: ReadOnlyCredentials
 ) -> None:
@@ -150,9 +158,7 @@ def test_every_request_the_store_sends_gets_botocores_authorization(
     assert signed(ours(), unsigned, credentials).headers["Authorization"] == expected
 
 
-@pytest.mark.parametrize("shape", list(REQUESTS))
-@pytest.mark.parametrize("url", ENDPOINTS)
-@pytest.mark.parametrize("credentials", CREDENTIALS, ids=["long-term", "temporary"])
+@every_signed_request
 def test_the_plain_headers_of_every_request_are_botocores_signed_headers_in_botocores_order(
     shape: str, url: str, credentials: ReadOnlyCredentials
 ) -> None:

@@ -190,7 +190,6 @@ def _signing_key(secret_key: str, date: str, region: str, service: str) -> bytes
     return key
 
 
-@lru_cache(maxsize=64)
 def _canonical_host(url: str) -> str | None:
     """The host SigV4 signs for a request to ``url`` when it names none (lower case, with the port unless it is the
     scheme's default), or ``None`` for a URL whose signing this leaves to botocore: one with a query, a path other
