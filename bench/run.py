@@ -33,7 +33,7 @@ from bench.apps import LIFETIME, RAW_ITEMS, SESSION_BYTES, TRANSPORTS, VARIANTS,
 from bench.load import LoadWorker, Result
 from bench.processes import Server, dynamodb_local, environment, serve
 from bench.results import Results, Sample, median, percentile
-from harness.processes import ROOT, cpu_seconds
+from harness.processes import ROOT, cpu_seconds, run_queue_seconds
 from harness.proxy import Proxy, proxies
 from starlette_dynamo_session import IDLE_REFRESH_FRACTION, DynamoStore
 
@@ -148,8 +148,10 @@ def event_loop_check(
     """LOOP_SESSIONS read-only session requests in flight on ``server``, whose proxy adds ``delay`` to every
     DynamoDB request, while another process probes a route without a session on its own connection: the probe's
     latency shows whether the event loop stays free. The ideal throughput is the in-flight limit (the botocore
-    transport's threads; the default transport's limit, averaged over the run's time) over the latency of one store
-    call: the delay + a raw GetItem's (the raw floor's p50 at concurrency 1, less the bare app's)."""
+    transport's threads; the default transport's limit, averaged over the run's time) over the mean latency of one
+    store call under this load, as the proxy times it (the delay and DynamoDB Local's answer, without the client's own
+    time). The latency of one store call alone (the delay + the raw floor's p50 at concurrency 1, less the bare app's)
+    is kept beside it, and so is the share of the time the server waited for a CPU."""
     variant = server.name.partition("@")[0]
     store_ms = max(0.0, median_p50(results, variant, "raw") - median_p50(results, "bare", "anon"))
     n = plan.loop_requests
@@ -168,8 +170,10 @@ def event_loop_check(
         )
         time.sleep(0.3)  # probes of the idle server first
         proxy_cpu = cpu_seconds(os.getpid())  # this process's CPU is almost all the proxies'
+        waited = run_queue_seconds(server.process.pid)
         sessions = [cookies[k % LOOP_SESSIONS] for k in range(n)]
         sample, result = timed_run(load, server, "/read", n, LOOP_SESSIONS, sessions)
+        waited = run_queue_seconds(server.process.pid) - waited
         proxy_cpu = cpu_seconds(os.getpid()) - proxy_cpu
         stop_file.touch()
         probes = probe.receive()
@@ -180,7 +184,9 @@ def event_loop_check(
         limit = float(results.pools[variant])
     else:
         limit = mean_limit(json.loads(server.get("/_limits")), result["start"], result["end"])
-    ideal = limit / (delay + store_ms / 1000)
+    store_times = server.proxy.store_times(result["start"], result["end"]) if server.proxy else []
+    store_under_load = sum(store_times) / len(store_times) if store_times else math.nan
+    ideal = limit / store_under_load
     pauses = collections_within(json.loads(server.get("/_gc")), result["start"], result["end"])
     return {
         "pool": results.pools[variant],
@@ -189,7 +195,9 @@ def event_loop_check(
         "requests": n,
         "delay_ms": delay * 1000,
         "store_ms": store_ms,
+        "store_under_load_ms": store_under_load * 1000,
         "ideal": ideal,
+        "run_queue_share": waited / (result["end"] - result["start"]),
         "throughput": sample.throughput,
         "session_p50_ms": sample.p50,
         "session_p99_ms": sample.p99,

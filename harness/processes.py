@@ -5,6 +5,7 @@ the CPU time a process has used."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -185,3 +186,12 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) that process ``pid`` has used so far, from ``/proc``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_queue_seconds(pid: int) -> float:
+    """Time that process ``pid``'s main thread has spent ready to run but waiting for a CPU, from
+    ``/proc/PID/schedstat``; NaN where the kernel keeps no such count."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan

@@ -3,6 +3,8 @@ passes on by operation (``X-Amz-Target``'s last part: ``"GetItem"``...) and coun
 benchmark see both transports' requests alike (a botocore event handler sees no aiohttp request). It can hold each
 request ``delay`` seconds before passing it on (the benchmark's slow store), and answer some operations itself
 (``answer_for``, which the tests override). Requests and answers pass byte for byte (``x-amz-crc32`` still holds).
+It times each request passed on, from the moment it has the whole request to the first byte of the answer: the store
+call as the store side sees it, delay included, without the client's own time (``store_times``).
 
 A proxy listens on 127.0.0.1 only, holds at most ``MAX_CONNECTIONS``, and runs on a ``LoopThread``: its own, or one
 that ``proxies()`` shares between every proxy of a benchmark run. ``stop`` closes its connections too.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
@@ -35,6 +39,7 @@ class Proxy(Background):
         self.port = 0
         self.operations: list[str] = []
         self._counts: dict[str, int] = {}
+        self._timed: list[tuple[float, float]] = []  # per request passed on: received, seconds to the answer
         self._lock = threading.Lock()
         self._own_loop = loop is None
         self._loop = LoopThread("proxy") if loop is None else loop
@@ -56,6 +61,12 @@ class Proxy(Background):
         """How many requests of each operation were passed on since the start."""
         with self._lock:
             return dict(self._counts)
+
+    def store_times(self, start: float, end: float) -> list[float]:
+        """How long each request the proxy received within ``[start, end]`` (``time.monotonic()``) took to answer
+        (seconds), from the moment the proxy had it whole to the first byte of its answer."""
+        with self._lock:
+            return [seconds for received, seconds in self._timed if start <= received <= end]
 
     def answer_for(self, operation: str) -> bytes | None:
         """The HTTP response the proxy gives itself to a request of ``operation``, which then is neither passed on,
@@ -97,9 +108,10 @@ class Proxy(Background):
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
+            received: deque[float] = deque()  # of the requests passed on and not answered yet, in order
             relays = [
-                asyncio.ensure_future(self._requests(reader, upstream_writer, writer)),
-                asyncio.ensure_future(_copy(upstream_reader, writer)),
+                asyncio.ensure_future(self._requests(reader, upstream_writer, writer, received)),
+                asyncio.ensure_future(self._answers(upstream_reader, writer, received)),
             ]
             try:
                 await asyncio.wait(relays, return_when="FIRST_COMPLETED")
@@ -116,11 +128,15 @@ class Proxy(Background):
                     side.close()
 
     async def _requests(
-        self, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter, client: asyncio.StreamWriter
+        self,
+        reader: asyncio.StreamReader,
+        upstream: asyncio.StreamWriter,
+        client: asyncio.StreamWriter,
+        received: deque[float],
     ) -> None:
         """Pass HTTP/1.1 requests (``Content-Length`` bodies: what both transports send) on to ``upstream``, listing
-        and counting each and holding it ``delay`` seconds first, unless ``answer_for`` answers it to ``client``.
-        Raises ``ValueError`` for anything else."""
+        and counting each, noting when it came in ``received`` and holding it ``delay`` seconds first, unless
+        ``answer_for`` answers it to ``client``. Raises ``ValueError`` for anything else."""
         with suppress(asyncio.IncompleteReadError):  # the client closed its connection
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")  # at most the stream's 64 KiB limit
@@ -142,6 +158,7 @@ class Proxy(Background):
                     client.write(answer)
                     await client.drain()
                     continue
+                received.append(time.monotonic())
                 with self._lock:
                     self.operations.append(operation)
                     self._counts[operation] = self._counts.get(operation, 0) + 1
@@ -150,12 +167,20 @@ class Proxy(Background):
                 upstream.write(head + body)
                 await upstream.drain()
 
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy bytes from ``reader`` to ``writer`` until ``reader`` ends."""
-    while chunk := await reader.read(1 << 16):
-        writer.write(chunk)
-        await writer.drain()
+    async def _answers(
+        self, upstream: asyncio.StreamReader, client: asyncio.StreamWriter, received: deque[float]
+    ) -> None:
+        """Copy the answers from ``upstream`` to ``client`` until ``upstream`` ends, timing each request of
+        ``received`` to the first bytes that come back after it. A client sends its next request on a connection only
+        once it has the whole answer, so bytes that come while ``received`` is empty continue an answer."""
+        while chunk := await upstream.read(1 << 16):
+            if received:
+                now = time.monotonic()
+                sent = received.popleft()
+                with self._lock:
+                    self._timed.append((sent, now - sent))
+            client.write(chunk)
+            await client.drain()
 
 
 @contextmanager

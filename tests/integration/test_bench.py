@@ -105,6 +105,10 @@ def test_quick_run(quick_run: QuickRun) -> None:
         for delay in (20, 80):
             check = results["event_loop"][f"{variant}/{delay}"]
             assert check["ops_per_request"] == 1
+            # the proxy timed the store calls of the load: each is held the delay, at least
+            assert check["store_under_load_ms"] >= delay
+            assert check["ideal"] == pytest.approx(check["limit"] / check["store_under_load_ms"] * 1000)
+            assert 0 <= check["run_queue_share"] <= 1
             # hundreds of session requests allocate far more than one young generation holds
             assert check["gc_collections"] >= 1
             assert check["gc_full_collections"] <= check["gc_collections"]
@@ -126,6 +130,8 @@ def test_quick_run(quick_run: QuickRun) -> None:
         assert any(target in line and ("**met**" in line or "**not met**" in line) for line in targets.splitlines())
     assert "| DynamoDB requests per request exactly 0/1/1/2/2" in targets
     assert "| garbage collections under load: all / full / over 5 ms; the longest (ms) |" in report
+    assert "| store call alone (delay + raw p50 @1) / under the load, at the proxy (ms) |" in report
+    assert "| server ready but waiting for a CPU (share of the time under load) |" in report
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -1,9 +1,11 @@
 """The harness that the tests and the benchmark share, on what only the benchmark uses otherwise: the proxy's counts
-by operation, its delay, proxies sharing one event loop, and a process's CPU time."""
+by operation, its delay and its timing of store calls, proxies sharing one event loop, and a process's CPU time and
+wait for a CPU."""
 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from harness.processes import cpu_seconds
+from harness.processes import cpu_seconds, run_queue_seconds
 from harness.proxy import Proxy, proxies
 from tests.support.loopback import LoopbackServer, answer
 
@@ -65,6 +67,20 @@ def test_proxies_on_one_event_loop_each_hold_a_request_their_own_delay(upstream:
         assert (slow.snapshot(), fast.snapshot()) == ({"GetItem": 1}, {"UpdateItem": 1})
 
 
+def test_the_proxy_times_each_store_call_from_the_whole_request_to_its_answer_delay_included(upstream: str) -> None:
+    headers = {"X-Amz-Target": "DynamoDB_20120810.GetItem"}
+    with Proxy(upstream, delay=DELAY) as proxy, httpx.Client(trust_env=False) as client:
+        assert client.post(proxy.url, content=b"{}", headers=headers).status_code == 200
+        between = time.monotonic()
+        statuses = [client.post(proxy.url, content=b"{}", headers=headers).status_code for _ in range(2)]
+        assert statuses == [200, 200]  # the same keep-alive connection: each answer is timed to its own request
+        everything = proxy.store_times(0.0, time.monotonic())
+        later = proxy.store_times(between, time.monotonic())
+    assert len(everything) == 3
+    assert len(later) == 2
+    assert all(seconds >= DELAY for seconds in everything)
+
+
 def test_the_proxy_closes_the_connection_of_a_chunked_request_without_passing_it_on(upstream: str) -> None:
     headers = {"X-Amz-Target": "DynamoDB_20120810.GetItem"}
     with Proxy(upstream) as proxy, pytest.raises(httpx.TransportError):
@@ -78,3 +94,10 @@ def test_cpu_seconds_count_the_cpu_time_a_process_has_used() -> None:
         turns += 1
     assert turns > 0
     assert cpu_seconds(os.getpid()) - before >= 0.05
+
+
+def test_run_queue_seconds_never_go_back_and_are_nan_for_a_process_that_is_gone() -> None:
+    first = run_queue_seconds(os.getpid())
+    assert first >= 0
+    assert run_queue_seconds(os.getpid()) >= first
+    assert math.isnan(run_queue_seconds(2**22 + 1))  # over the kernel's largest PID
