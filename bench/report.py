@@ -249,6 +249,29 @@ def event_loop_table(results: Results) -> list[str]:
     return lines
 
 
+def ceilings_table(results: Results) -> list[str]:
+    """The default transport's event-loop checks by ``max_pool_connections`` (the ceiling of its in-flight limit),
+    the default ceiling's and the botocore transport's among them: session throughput against the probe's tail."""
+    rows = [(key.split("/")[0], c) for key, c in results.event_loop.items()]
+    rows += [("dynamo-auto", c) for c in results.ceilings.values()]
+    rows.sort(key=lambda row: (row[1]["delay_ms"], row[0] != "dynamo-auto", row[1]["pool"]))
+    lines = [
+        "| store delay | transport, `max_pool_connections` | mean limit | session req/s | measured / ideal "
+        "| probe p50 / p99 (ms) | server CPU | server waiting for a CPU |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for variant, c in rows:
+        transport = "botocore" if variant == "dynamo" else "default"
+        lines.append(
+            f"| {c['delay_ms']:g} ms | {transport}, {c['pool']:g} | {number(c['limit'], 1)} | "
+            f"{number(c['throughput'], 0)} | {number(c['throughput'] / c['ideal'])} | "
+            f"{number(c['probe_p50_ms'])} / {number(c['probe_p99_ms'])} | "
+            f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}% | "
+            f"{number(c.get('run_queue_share', math.nan) * 100, 1)}% |"
+        )
+    return lines
+
+
 def write(results: Results, out: Path) -> None:
     """Write ``out/benchmarks.md`` (the introduction of the page it replaces, or of ``docs/benchmarks.md``, then
     the tables) and ``out/benchmarks.png``."""
@@ -295,6 +318,15 @@ def write(results: Results, out: Path) -> None:
         "less the bare app's. The server's wait for a CPU is its loop thread's run-queue time (`/proc`).",
         "",
         *event_loop_table(results),
+        "",
+        "## The in-flight ceiling: session throughput against the probe",
+        "",
+        "The same check for the default transport with `max_pool_connections` (the ceiling of its in-flight limit) "
+        "lowered from its default, beside the default and the botocore transport: how many session requests per "
+        "second each ceiling serves, and what the requests without a session wait meanwhile. Server CPU is one "
+        "core's share.",
+        "",
+        *ceilings_table(results),
         "",
     ]
     (out / MARKDOWN).write_text("\n".join(lines))

@@ -70,6 +70,8 @@ class Results:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     # "variant/in-flight limit" -> the figures of one event-loop check
     event_loop: dict[str, dict[str, float]] = field(default_factory=dict)
+    # "store delay (ms)/ceiling" -> the default transport's event-loop check with max_pool_connections=ceiling
+    ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
     idle_refresh: dict[str, float] = field(default_factory=dict)
 
     def get(self, variant: str, scenario: str, concurrency: int) -> list[Sample]:

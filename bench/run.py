@@ -60,10 +60,11 @@ class Plan:
     warmup: int  # requests per variant and scenario before the first round
     loop_requests: int  # session requests of each event-loop check
     idle_reads: int  # reads of the idle-refresh check, IDLE_PAUSE apart
+    ceilings: tuple[int, ...]  # max_pool_connections of the default transport's extra event-loop checks
 
 
-FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180)
-QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60)
+FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, ceilings=(8, 16, 24, 32))
+QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60, ceilings=(8,))
 
 
 def log(message: str) -> None:
@@ -323,6 +324,15 @@ def measure(plan: Plan, results: Results) -> None:
                 with serve(f"{variant}@{delay * 1000:g}ms", env, start_proxy(delay), **settings) as server:
                     check = event_loop_check(load, probe, server, delay, plan, results)
                     results.event_loop[f"{variant}/{delay * 1000:g}"] = check
+        for delay in STORE_DELAYS:
+            for ceiling in plan.ceilings:
+                log(f"event-loop check: dynamo-auto, {delay * 1000:g} ms store, max_pool_connections={ceiling}")
+                settings = {"BENCH_VARIANT": "dynamo-auto", "BENCH_TABLE": LOOP_TABLE, "BENCH_POOL": str(ceiling)}
+                with serve(
+                    f"dynamo-auto@{delay * 1000:g}ms-pool{ceiling}", env, start_proxy(delay), **settings
+                ) as server:
+                    check = event_loop_check(load, probe, server, delay, plan, results)
+                    results.ceilings[f"{delay * 1000:g}/{ceiling}"] = {**check, "pool": ceiling}
         log("idle-refresh check")
         settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": IDLE_TABLE, "BENCH_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
         with serve("dynamo-idle-timeout", env, start_proxy(0.0), **settings) as server:

@@ -114,6 +114,11 @@ def test_quick_run(quick_run: QuickRun) -> None:
             assert check["gc_full_collections"] <= check["gc_collections"]
             assert check["gc_over_5ms"] <= check["gc_collections"]
     assert results["event_loop"]["dynamo/20"]["limit"] == results["pools"]["dynamo"]
+    for delay in (20, 80):
+        lowered = results["ceilings"][f"{delay}/8"]
+        assert lowered["pool"] == 8
+        assert lowered["limit"] <= 8  # the ceiling bounds the adaptive limit
+        assert lowered["ops_per_request"] == 1
     assert 4 <= results["event_loop"]["dynamo-auto/80"]["limit"] <= results["pools"]["dynamo-auto"]
     assert results["samples"]["dynamo-auto/read/1"][0]["ops"] == {"GetItem": 1.0}
     assert results["samples"]["starsessions/read/1"][0]["ops"] == {"read": 1.0, "write": 1.0}  # no change detection
@@ -132,6 +137,9 @@ def test_quick_run(quick_run: QuickRun) -> None:
     assert "| garbage collections under load: all / full / over 5 ms; the longest (ms) |" in report
     assert "| store call alone (delay + raw p50 @1) / under the load, at the proxy (ms) |" in report
     assert "| server ready but waiting for a CPU (share of the time under load) |" in report
+    ceilings = report.split("## The in-flight ceiling: session throughput against the probe", 1)[1]
+    assert "| 20 ms | default, 8 |" in ceilings
+    assert "| 80 ms | botocore, 32 |" in ceilings
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 
