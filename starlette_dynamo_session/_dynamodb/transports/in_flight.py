@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 __all__ = ["DECREASE", "FLOOR", "INITIAL", "LAG_TARGET", "SAMPLE_INTERVAL", "InFlightLimit", "InFlightSlots"]
 
-LAG_TARGET = 0.0005  # seconds: the smoothed loop lag under which the limit may grow, over which it shrinks
+LAG_TARGET = 0.001  # seconds: the smoothed loop lag under which the limit may grow, over which it shrinks
 SAMPLE_INTERVAL = 0.010  # seconds between two samples of the loop's lag, while requests are in flight or waiting
 FLOOR = 4  # requests in flight the limit never goes under
 INITIAL = 8  # requests in flight allowed before the first sample
