@@ -199,12 +199,35 @@ def targets_table(results: Results) -> list[str]:
     return [*lines, "", f"Met: {sum(met for *_, met in rows)} of {len(rows)}."]
 
 
+Check = dict[str, float]  # the figures of one event-loop check
+
+
+def probe_cell(check: Check) -> str:
+    """The probe's p50 / p99 under load (ms)."""
+    return f"{number(check['probe_p50_ms'])} / {number(check['probe_p99_ms'])}"
+
+
+def vs_ideal_cell(check: Check) -> str:
+    """Session throughput over the ideal."""
+    return number(check["throughput"] / check["ideal"])
+
+
+def utilization_cell(check: Check) -> str:
+    """The server's CPU under load, as a share of one core."""
+    return f"{number(check['cpu_ms'] * check['throughput'] / 10, 0)}%"
+
+
+def waiting_cell(check: Check) -> str:
+    """The share of the time under load the server was ready to run but waited for a CPU."""
+    return f"{number(check.get('run_queue_share', math.nan) * 100, 1)}%"
+
+
 def event_loop_table(results: Results) -> list[str]:
     """Every event-loop check: one column per store delay and transport."""
     checks = sorted(results.event_loop.items(), key=lambda item: (item[1]["delay_ms"], item[0]))
-    figures: list[tuple[str, Callable[[dict[str, float]], str]]] = [
+    figures: list[tuple[str, Callable[[Check], str]]] = [
         ("in-flight limit (mean over the run)", lambda c: number(c["limit"], 1)),
-        ("probe p50 / p99 under load (ms)", lambda c: f"{number(c['probe_p50_ms'])} / {number(c['probe_p99_ms'])}"),
+        ("probe p50 / p99 under load (ms)", probe_cell),
         ("probes under load", lambda c: f"{c['probes']:g}"),
         (
             "probe p50 / p99 before the load (ms)",
@@ -222,18 +245,15 @@ def event_loop_table(results: Results) -> list[str]:
                 f"{number(c.get('store_under_load_ms', math.nan))} ms"
             ),
         ),
-        ("measured / ideal", lambda c: number(c["throughput"] / c["ideal"])),
+        ("measured / ideal", vs_ideal_cell),
         (
             "session request p50 / p99 (ms)",
             lambda c: f"{number(c['session_p50_ms'], 0)} / {number(c['session_p99_ms'], 0)}",
         ),
         ("server CPU per session request (ms)", lambda c: number(c["cpu_ms"], 3)),
-        ("server CPU utilization (one core = 100%)", lambda c: f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}%"),
+        ("server CPU utilization (one core = 100%)", utilization_cell),
         ("proxy CPU per session request (ms)", lambda c: number(c["proxy_cpu_ms"], 3)),
-        (
-            "server ready but waiting for a CPU (share of the time under load)",
-            lambda c: f"{number(c.get('run_queue_share', math.nan) * 100, 1)}%",
-        ),
+        ("server ready but waiting for a CPU (share of the time under load)", waiting_cell),
         ("DynamoDB requests per session request", lambda c: f"{c['ops_per_request']:g}"),
         (
             "garbage collections under load: all / full / over 5 ms; the longest (ms)",
@@ -264,10 +284,8 @@ def ceilings_table(results: Results) -> list[str]:
         transport = "botocore" if variant == "dynamo" else "default"
         lines.append(
             f"| {c['delay_ms']:g} ms | {transport}, {c['pool']:g} | {number(c['limit'], 1)} | "
-            f"{number(c['throughput'], 0)} | {number(c['throughput'] / c['ideal'])} | "
-            f"{number(c['probe_p50_ms'])} / {number(c['probe_p99_ms'])} | "
-            f"{number(c['cpu_ms'] * c['throughput'] / 10, 0)}% | "
-            f"{number(c.get('run_queue_share', math.nan) * 100, 1)}% |"
+            f"{number(c['throughput'], 0)} | {vs_ideal_cell(c)} | {probe_cell(c)} | {utilization_cell(c)} | "
+            f"{waiting_cell(c)} |"
         )
     return lines
 

@@ -144,19 +144,20 @@ def run_round(load: LoadWorker, servers: dict[str, Server], requests: int) -> di
 
 
 def event_loop_check(
-    load: LoadWorker, probe: LoadWorker, server: Server, delay: float, plan: Plan, results: Results
+    load: LoadWorker, probe: LoadWorker, server: Server, delay: float, pool: int, plan: Plan, results: Results
 ) -> dict[str, float]:
-    """LOOP_SESSIONS read-only session requests in flight on ``server``, whose proxy adds ``delay`` to every
-    DynamoDB request, while another process probes a route without a session on its own connection: the probe's
-    latency shows whether the event loop stays free. The ideal throughput is the in-flight limit (the botocore
-    transport's threads; the default transport's limit, averaged over the run's time) over the mean latency of one
-    store call under this load, as the proxy times it (the delay and DynamoDB Local's answer, without the client's own
-    time). The latency of one store call alone (the delay + the raw floor's p50 at concurrency 1, less the bare app's)
-    is kept beside it, and so is the share of the time the server waited for a CPU."""
+    """LOOP_SESSIONS read-only session requests in flight on ``server``, whose store's ``max_pool_connections`` is
+    ``pool`` and whose proxy adds ``delay`` to every DynamoDB request, while another process probes a route without
+    a session on its own connection: the probe's latency shows whether the event loop stays free. The ideal
+    throughput is the in-flight limit (the botocore transport's threads; the default transport's limit, averaged
+    over the run's time) over the mean latency of one store call under this load, as the proxy times it (the delay
+    and DynamoDB Local's answer, without the client's own time). The latency of one store call alone (the delay +
+    the raw floor's p50 at concurrency 1, less the bare app's) is kept beside it, and so is the share of the time
+    the server waited for a CPU."""
     variant = server.name.partition("@")[0]
     store_ms = max(0.0, median_p50(results, variant, "raw") - median_p50(results, "bare", "anon"))
     n = plan.loop_requests
-    cookies = new_sessions(load, server, LOOP_SESSIONS, min(LOOP_SESSIONS, results.pools[variant]))
+    cookies = new_sessions(load, server, LOOP_SESSIONS, min(LOOP_SESSIONS, pool))
     with tempfile.TemporaryDirectory(prefix="bench-probe-") as folder:
         stop_file = Path(folder) / "stop"
         count = int(PROBE_LIMIT / PROBE_INTERVAL)
@@ -182,7 +183,7 @@ def event_loop_check(
     under_load = [latency for began, latency in timed if result["start"] <= began <= result["end"]]
     idle = [latency for began, latency in timed if began < result["start"]]
     if TRANSPORTS[variant] == "botocore":
-        limit = float(results.pools[variant])
+        limit = float(pool)
     else:
         limit = mean_limit(json.loads(server.get("/_limits")), result["start"], result["end"])
     store_times = server.proxy.store_times(result["start"], result["end"]) if server.proxy else []
@@ -190,7 +191,7 @@ def event_loop_check(
     ideal = limit / store_under_load
     pauses = collections_within(json.loads(server.get("/_gc")), result["start"], result["end"])
     return {
-        "pool": results.pools[variant],
+        "pool": pool,
         "limit": limit,
         "sessions": LOOP_SESSIONS,
         "requests": n,
@@ -317,22 +318,23 @@ def measure(plan: Plan, results: Results) -> None:
                 samples = run_round(load, {name: servers[name] for name in order}, plan.requests)
                 for key, sample in samples.items():
                     results.samples.setdefault(key, []).append(sample)
+
+        def loop_check(variant: str, delay: float, ceiling: int | None = None) -> dict[str, float]:
+            """The event-loop check on a new server of ``variant``, with ``max_pool_connections=ceiling`` if given."""
+            name, settings = f"{variant}@{delay * 1000:g}ms", {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE}
+            if ceiling is not None:
+                name, settings["BENCH_POOL"] = f"{name}-pool{ceiling}", str(ceiling)
+            log(f"event-loop check: {name}")
+            with serve(name, env, start_proxy(delay), **settings) as server:
+                pool = results.pools[variant] if ceiling is None else ceiling
+                return event_loop_check(load, probe, server, delay, pool, plan, results)
+
         for delay in STORE_DELAYS:
             for variant in TRANSPORTS:
-                log(f"event-loop check: {variant}, {delay * 1000:g} ms store")
-                settings = {"BENCH_VARIANT": variant, "BENCH_TABLE": LOOP_TABLE}
-                with serve(f"{variant}@{delay * 1000:g}ms", env, start_proxy(delay), **settings) as server:
-                    check = event_loop_check(load, probe, server, delay, plan, results)
-                    results.event_loop[f"{variant}/{delay * 1000:g}"] = check
+                results.event_loop[f"{variant}/{delay * 1000:g}"] = loop_check(variant, delay)
         for delay in STORE_DELAYS:
             for ceiling in plan.ceilings:
-                log(f"event-loop check: dynamo-auto, {delay * 1000:g} ms store, max_pool_connections={ceiling}")
-                settings = {"BENCH_VARIANT": "dynamo-auto", "BENCH_TABLE": LOOP_TABLE, "BENCH_POOL": str(ceiling)}
-                with serve(
-                    f"dynamo-auto@{delay * 1000:g}ms-pool{ceiling}", env, start_proxy(delay), **settings
-                ) as server:
-                    check = event_loop_check(load, probe, server, delay, plan, results)
-                    results.ceilings[f"{delay * 1000:g}/{ceiling}"] = {**check, "pool": ceiling}
+                results.ceilings[f"{delay * 1000:g}/{ceiling}"] = loop_check("dynamo-auto", delay, ceiling)
         log("idle-refresh check")
         settings = {"BENCH_VARIANT": "dynamo", "BENCH_TABLE": IDLE_TABLE, "BENCH_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}
         with serve("dynamo-idle-timeout", env, start_proxy(0.0), **settings) as server:
