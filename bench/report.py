@@ -340,9 +340,9 @@ def write(results: Results, out: Path) -> None:
         "## The in-flight ceiling: session throughput against the probe",
         "",
         "The same check for the default transport with `max_pool_connections` (the ceiling of its in-flight limit) "
-        "lowered from its default, beside the default and the botocore transport: how many session requests per "
-        "second each ceiling serves, and what the requests without a session wait meanwhile. Server CPU is one "
-        "core's share.",
+        "lowered and raised from its default, beside the default and the botocore transport: how many session "
+        "requests per second each ceiling serves, and what the requests without a session wait meanwhile. Server "
+        "CPU is one core's share.",
         "",
         *ceilings_table(results),
         "",

@@ -63,7 +63,7 @@ class Plan:
     ceilings: tuple[int, ...]  # max_pool_connections of the default transport's extra event-loop checks
 
 
-FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, ceilings=(8, 16, 24, 32))
+FULL = Plan(rounds=5, requests=500, warmup=400, loop_requests=2000, idle_reads=180, ceilings=(8, 16, 48, 64))
 QUICK = Plan(rounds=1, requests=40, warmup=20, loop_requests=300, idle_reads=60, ceilings=(8,))
 
 

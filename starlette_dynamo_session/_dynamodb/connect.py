@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 
-from starlette_dynamo_session._dynamodb.defaults import DEFAULT_AIOHTTP_CONFIG, DEFAULT_CONFIG
+from starlette_dynamo_session._dynamodb.defaults import DEFAULT_CONFIG
 from starlette_dynamo_session._dynamodb.region import dynamodb_client
 from starlette_dynamo_session._dynamodb.transports.aiohttp_send import AiohttpSend
 from starlette_dynamo_session._dynamodb.transports.choice import AutoTransport, BotocoreTransport, Transport
@@ -40,8 +40,7 @@ def connect(
             raise ValueError("transport='aiohttp' signs with the session's credentials: pass session=, not client=")
         return client, BotocoreTransport(client)
     session = session if session is not None else boto3.Session()
-    defaults = DEFAULT_CONFIG if transport == "botocore" else DEFAULT_AIOHTTP_CONFIG
-    client = dynamodb_client(session, defaults.merge(config or Config()))
+    client = dynamodb_client(session, DEFAULT_CONFIG.merge(config or Config()))
     threads = BotocoreTransport(client)
     if transport == "botocore":
         return client, threads

@@ -1,11 +1,10 @@
-"""The store's defaults: the table and attribute names, and the botocore ``Config`` each transport starts from."""
+"""The store's defaults: the table and attribute names, and the botocore ``Config`` both transports start from."""
 
 from __future__ import annotations
 
 from botocore.config import Config
 
 __all__ = [
-    "DEFAULT_AIOHTTP_CONFIG",
     "DEFAULT_CONFIG",
     "DEFAULT_CREATED_NAME",
     "DEFAULT_DATA_NAME",
@@ -30,10 +29,8 @@ DEFAULT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=2,  # seconds
     read_timeout=3,  # seconds
+    # The botocore transport's worker threads; on aiohttp, the ceiling of the limit on requests in flight, which adapts
+    # to the event loop under it (transports/in_flight.py).
     max_pool_connections=32,
     user_agent_extra="starlette-dynamo-session",
 )
-# On the aiohttp transport the pool size is the ceiling of the in-flight limit, which adapts to the event loop's lag
-# under it (transports/in_flight.py; docs/benchmarks.md, "The aiohttp transport's in-flight limit"): room for a slow
-# DynamoDB to be waited on by many requests at once, each cheap while it waits.
-DEFAULT_AIOHTTP_CONFIG = DEFAULT_CONFIG.merge(Config(max_pool_connections=64))

@@ -84,8 +84,8 @@ class DynamoStore(StoreSettings):
       ``"botocore"`` under any other event loop (trio), decided per call; with ``client``, it is ``"botocore"``.
       ``"aiohttp"`` sends them over aiohttp on the event loop, with no worker thread: serialized, signed, retried and
       parsed by botocore's own code with the session's credentials, to the client's endpoint and region, with the
-      client's Config (timeouts, retry attempts, and ``max_pool_connections``, 64 by default here, the ceiling of
-      the limit on requests in flight, which adapts to the event loop's lag); the session's handlers see each call
+      client's Config (timeouts, retry attempts, and ``max_pool_connections``, 32 by default, the ceiling of the
+      limit on requests in flight, which adapts to what the event loop carries); the session's handlers see each call
       (``before-call``, ``after-call``) and each attempt (``before-send``) as on the botocore client, and may answer
       them (moto's ``mock_aws`` does). It needs the session for its credentials, so it cannot be combined with
       ``client``, and it follows botocore's standard retry mode only. ``"botocore"`` calls the client in worker

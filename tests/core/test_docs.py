@@ -30,7 +30,6 @@ from starlette_dynamo_session._core.users import LAST_SEEN_INTERVAL, MAX_USER_AG
 from starlette_dynamo_session._dynamodb.authenticated import auth_attributes
 from starlette_dynamo_session._dynamodb.binding import BINDING_NAMES
 from starlette_dynamo_session._dynamodb.defaults import (
-    DEFAULT_AIOHTTP_CONFIG,
     DEFAULT_CONFIG,
     DEFAULT_CREATED_NAME,
     DEFAULT_DATA_NAME,
@@ -113,15 +112,11 @@ def number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def test_the_in_flight_limits_the_docs_quote_are_each_transports_default_pool_size() -> None:
-    botocore = option(DEFAULT_CONFIG, "max_pool_connections")
-    aiohttp = option(DEFAULT_AIOHTTP_CONFIG, "max_pool_connections")
-    both = r"`max_pool_connections`: (\d+) on botocore(?: \([^)]*\))?, (\d+) on aiohttp"
-    assert set(quoted(both, "README.md", "docs/benchmarks.md")) == {(str(botocore), str(aiohttp))}
-    assert set(quoted(r"(\d+) pooled connections", "README.md")) == {(str(botocore),)}
-    assert set(quoted(r"the botocore transport keeps (\d+)", "docs/benchmarks.md")) == {(str(botocore),)}
-    by_default = r"pools up to (\d+) connections by default \(`max_pool_connections=(\d+)`"
-    assert set(quoted(by_default, "docs/benchmarks.md")) == {(str(aiohttp), str(aiohttp))}
+def test_the_pool_size_the_docs_quote_is_the_default_of_both_transports() -> None:
+    pool = str(option(DEFAULT_CONFIG, "max_pool_connections"))
+    both = r"`max_pool_connections`, (\d+) by default on both transports"
+    assert set(quoted(both, "README.md", "docs/benchmarks.md")) == {(pool,)}
+    assert set(quoted(r"(\d+) pooled connections", "README.md")) == {(pool,)}
 
 
 def test_the_retries_and_timeouts_the_docs_quote_are_the_stores_client_defaults() -> None:

@@ -448,9 +448,9 @@ def test_the_users_config_is_merged_over_the_store_defaults(boto_session: boto3.
     assert (config.read_timeout, config.connect_timeout) == (7, 2)  # type: ignore[attr-defined]
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}  # type: ignore[attr-defined]
     assert store.client.meta.region_name == "eu-west-3"
-    assert config.max_pool_connections == 64  # type: ignore[attr-defined] # the ceiling of the in-flight limit
+    assert config.max_pool_connections == 32  # type: ignore[attr-defined] # the ceiling of the in-flight limit
     botocore_store = DynamoStore(boto_session, transport="botocore")
-    assert botocore_store.client.meta.config.max_pool_connections == 32  # type: ignore[attr-defined]
+    assert botocore_store.client.meta.config.max_pool_connections == 32  # type: ignore[attr-defined] # its threads
 
 
 def test_a_client_can_be_passed_instead_of_a_session(boto_session: boto3.Session) -> None:

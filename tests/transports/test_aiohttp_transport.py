@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import aiohttp
 import anyio
 import boto3
 import botocore.session
@@ -346,6 +347,27 @@ async def test_requests_in_flight_are_bounded_by_the_pool_size(serve: Serve) -> 
 
 
 @pytest.mark.anyio
+async def test_what_follows_an_answer_waits_behind_what_was_ready_to_run_when_it_came(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve(_empty)
+    store = make_store("aiohttp")
+    order: list[str] = []
+    read = aiohttp.ClientResponse.read
+
+    async def read_beside_another_request(answer: aiohttp.ClientResponse) -> bytes:
+        body = await read(answer)
+        asyncio.get_running_loop().call_soon(order.append, "another request, ready as the answer came")
+        return body
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "read", read_beside_another_request)
+    assert await store.read("token-1") is None
+    order.append("the session read, parsed")
+    assert order == ["another request, ready as the answer came", "the session read, parsed"]
+    await store.aclose()
+
+
+@pytest.mark.anyio
 async def test_aclose_closes_the_connections_and_the_store_stays_usable(serve: Serve) -> None:
     peers: list[object] = []
 
@@ -573,10 +595,10 @@ def test_retry_modes_other_than_standard_are_refused(mode: str) -> None:
         make_store("aiohttp", retries={"mode": mode})
 
 
-def test_the_aiohttp_transport_pools_64_connections_unless_the_config_says_otherwise() -> None:
+def test_the_aiohttp_transport_pools_32_connections_unless_the_config_says_otherwise() -> None:
     default = DynamoStore(boto3.Session(), transport="aiohttp").client.meta.config
     chosen = DynamoStore(
         boto3.Session(), transport="aiohttp", config=Config(max_pool_connections=48)
     ).client.meta.config
-    assert (default.max_pool_connections, chosen.max_pool_connections) == (64, 48)  # type: ignore[attr-defined]
+    assert (default.max_pool_connections, chosen.max_pool_connections) == (32, 48)  # type: ignore[attr-defined]
     assert default.read_timeout == 3  # type: ignore[attr-defined]  # the other defaults are the botocore transport's

@@ -9,6 +9,8 @@ import logging
 import pytest
 
 from starlette_dynamo_session._dynamodb.transports.in_flight import (
+    BUSY_GROWTH,
+    BUSY_LIMIT,
     DECREASE,
     FLOOR,
     INITIAL,
@@ -18,7 +20,8 @@ from starlette_dynamo_session._dynamodb.transports.in_flight import (
 )
 
 QUIET = LAG_TARGET / 10  # a loop lag well within the target
-BUSY = LAG_TARGET * 10  # a loop lag well over it
+LAGGING = LAG_TARGET * 10  # a loop lag well over it
+IDLE = BUSY_GROWTH / 10  # a loop busy a small share of the time
 
 
 class FakeClock:
@@ -31,17 +34,20 @@ class FakeClock:
         return self.now
 
 
+START = 32  # the limit the rule's tests start from: well over the floor, so that cuts show
+
+
 def rule(ceiling: int = 64, clock: FakeClock | None = None) -> InFlightLimit:
-    return InFlightLimit(ceiling, clock=clock or FakeClock())
+    return InFlightLimit(ceiling, initial=START, clock=clock or FakeClock())
 
 
 # The rule
 
 
 def test_it_starts_at_the_initial_limit_within_the_floor_and_the_ceiling() -> None:
-    assert rule().limit == INITIAL
-    assert rule(ceiling=2).limit == 2
-    assert (rule(ceiling=2).floor, rule().floor) == (2, FLOOR)
+    assert InFlightLimit(64).limit == INITIAL
+    assert InFlightLimit(2).limit == 2
+    assert (InFlightLimit(2).floor, InFlightLimit(64).floor) == (2, FLOOR)
 
 
 def test_a_ceiling_under_one_is_refused() -> None:
@@ -53,47 +59,47 @@ def test_while_the_loop_is_quiet_and_requests_queue_the_limit_grows_by_one_per_s
     limit = rule()
     for grown in range(1, 11):
         limit.answered(0.080, queued=True)
-        limit.lag(QUIET)
-        assert limit.limit == INITIAL + grown
+        limit.sample(QUIET, IDLE)
+        assert limit.limit == START + grown
 
 
 def test_the_limit_grows_once_per_sample_however_many_answers_came_between() -> None:
     limit = rule()
     for _ in range(50):
         limit.answered(0.001, queued=True)
-    limit.lag(QUIET)
-    limit.lag(QUIET)  # no answer since the last sample
-    assert limit.limit == INITIAL + 1
+    limit.sample(QUIET, IDLE)
+    limit.sample(QUIET, IDLE)  # no answer since the last sample
+    assert limit.limit == START + 1
 
 
 def test_the_limit_does_not_grow_when_no_request_waits_for_it() -> None:
     limit = rule()
     for _ in range(100):
         limit.answered(0.020, queued=False)
-        limit.lag(QUIET)
-    assert limit.limit == INITIAL
+        limit.sample(QUIET, IDLE)
+    assert limit.limit == START
 
 
 def test_the_limit_does_not_grow_while_the_loop_lags() -> None:
     limit = rule()  # the clock stands still: one cut, then none within the round trip
     for _ in range(100):
         limit.answered(0.020, queued=True)
-        limit.lag(BUSY)
-    assert limit.limit == int(INITIAL * DECREASE)
+        limit.sample(LAGGING, IDLE)
+    assert limit.limit == int(START * DECREASE)
 
 
 def test_a_lagging_loop_cuts_the_limit_at_most_once_per_round_trip() -> None:
     clock = FakeClock()
     limit = rule(clock=clock)
     limit.answered(0.080, queued=False)  # a round trip of 80 ms
-    limit.lag(BUSY)
-    assert limit.limit == int(INITIAL * DECREASE)
+    limit.sample(LAGGING, IDLE)
+    assert limit.limit == int(START * DECREASE)
     clock.now += 0.040
-    limit.lag(BUSY)
-    assert limit.limit == int(INITIAL * DECREASE)  # the requests sent before the cut have not all answered yet
+    limit.sample(LAGGING, IDLE)
+    assert limit.limit == int(START * DECREASE)  # the requests sent before the cut have not all answered yet
     clock.now += 0.040
-    limit.lag(BUSY)
-    assert limit.limit == int(INITIAL * DECREASE * DECREASE)
+    limit.sample(LAGGING, IDLE)
+    assert limit.limit == int(START * DECREASE * DECREASE)
 
 
 def test_a_lagging_loop_never_cuts_the_limit_under_the_floor() -> None:
@@ -101,7 +107,7 @@ def test_a_lagging_loop_never_cuts_the_limit_under_the_floor() -> None:
     limit = rule(clock=clock)
     for _ in range(50):
         clock.now += 1
-        limit.lag(BUSY)
+        limit.sample(LAGGING, IDLE)
     assert limit.limit == FLOOR
 
 
@@ -109,15 +115,15 @@ def test_after_a_cut_the_limit_grows_again_by_one_per_sample() -> None:
     clock = FakeClock()
     limit = rule(clock=clock)
     limit.answered(0.020, queued=False)
-    limit.lag(5 * LAG_TARGET)  # smoothed: just over the target
+    limit.sample(5 * LAG_TARGET, IDLE)  # smoothed: just over the target
     for _ in range(20):  # the smoothed lag settles back under the target
         clock.now += 0.010
-        limit.lag(QUIET)
+        limit.sample(QUIET, IDLE)
     after_cut = limit.limit
-    assert after_cut == int(INITIAL * DECREASE)
+    assert after_cut == int(START * DECREASE)
     for _ in range(3):
         limit.answered(0.020, queued=True)
-        limit.lag(QUIET)
+        limit.sample(QUIET, IDLE)
     assert limit.limit == after_cut + 3
 
 
@@ -125,7 +131,7 @@ def test_the_limit_never_grows_over_the_ceiling() -> None:
     limit = rule(ceiling=20)
     for _ in range(1000):
         limit.answered(0.080, queued=True)
-        limit.lag(QUIET)
+        limit.sample(QUIET, IDLE)
     assert limit.limit == 20
 
 
@@ -137,13 +143,60 @@ def test_it_settles_where_the_loop_lag_crosses_the_target() -> None:
     seen: list[int] = []
     for _ in range(2000):
         clock.now += 0.010
-        limit.lag(LAG_TARGET * limit.limit / 24)
+        limit.sample(LAG_TARGET * limit.limit / 24, IDLE)
         for _ in range(limit.limit // 2):  # half the requests in flight answer every 10 ms: a 20 ms round trip
             limit.answered(0.020, queued=True)
         seen.append(limit.limit)
     settled = seen[500:]
     assert min(settled) >= 12 and max(settled) <= 32
     assert 18 <= sum(settled) / len(settled) <= 26
+
+
+def test_a_busy_loop_shrinks_the_limit_by_one_per_sample_down_to_the_floor() -> None:
+    limit = rule(ceiling=20)
+    for _ in range(100):
+        limit.answered(0.020, queued=True)
+        limit.sample(QUIET, IDLE)
+    seen = [limit.limit]
+    for _ in range(100):
+        limit.sample(QUIET, 1.0)
+        seen.append(limit.limit)
+    steps = {before - after for before, after in zip(seen, seen[1:], strict=False)}
+    assert seen[0] == 20 and seen[-1] == FLOOR
+    assert steps == {0, 1}
+
+
+def test_the_busy_share_is_smoothed_before_it_shrinks_the_limit() -> None:
+    limit = rule()
+    limit.sample(QUIET, 1.0)  # one busy sample after idle ones: 10% of the way
+    assert limit.busy_share == pytest.approx(0.1)
+    assert limit.limit == START
+
+
+def test_between_the_growth_share_and_the_busy_limit_the_limit_holds() -> None:
+    between = (BUSY_GROWTH + BUSY_LIMIT) / 2
+    limit = rule()
+    for _ in range(200):  # the smoothed share settles between the two, with no request queued
+        limit.sample(QUIET, between)
+    assert BUSY_GROWTH < limit.busy_share < BUSY_LIMIT
+    for _ in range(100):
+        limit.answered(0.020, queued=True)
+        limit.sample(QUIET, between)
+    assert limit.limit == START
+
+
+def test_it_settles_where_the_loop_busy_share_crosses_its_limits() -> None:
+    """A synthetic loop busy in proportion to the requests in flight: half the time at 20 of them, 60% at 24. The
+    limit climbs, overshoots while the smoothed share catches up, and settles between the two."""
+    limit = rule()
+    seen: list[int] = []
+    for _ in range(3000):
+        limit.answered(0.020, queued=True)
+        limit.sample(QUIET, limit.limit / 40)
+        seen.append(limit.limit)
+    settled = seen[1000:]
+    assert min(settled) >= 18 and max(settled) <= 28
+    assert 19 <= sum(settled) / len(settled) <= 25
 
 
 def test_a_slow_store_on_a_quiet_loop_reaches_the_ceiling() -> None:
@@ -153,7 +206,7 @@ def test_a_slow_store_on_a_quiet_loop_reaches_the_ceiling() -> None:
         clock.now += 0.010
         for _ in range(limit.limit // 8):  # an eighth of the requests in flight answer every 10 ms: 80 ms each
             limit.answered(0.080, queued=True)
-        limit.lag(QUIET)
+        limit.sample(QUIET, IDLE)
     assert limit.limit == 64
 
 
@@ -283,4 +336,23 @@ async def test_the_slots_sample_the_loop_lag_while_requests_are_in_flight_and_lo
     slots.release(clock())
     for _ in range(10):
         await asyncio.sleep(0)
+    assert slots.in_flight == 0
+
+
+@pytest.mark.anyio
+async def test_the_slots_measure_the_busy_share_as_the_loop_threads_cpu_time_over_the_time_passed() -> None:
+    wall = FakeClock()
+
+    def cpu() -> float:  # the loop's thread on the CPU 70% of the time
+        return wall.now * 0.7
+
+    loop = asyncio.get_running_loop()
+    slots = InFlightSlots(InFlightLimit(64, clock=wall), loop, interval=0, clock=wall, cpu_clock=cpu)
+    taken = await slots.acquire()
+    for _ in range(60):
+        wall.now += 0.010
+        await settle()
+    assert slots.rule.busy_share == pytest.approx(0.7, abs=0.01)
+    slots.release(taken)
+    await settle()
     assert slots.in_flight == 0

@@ -38,7 +38,7 @@ _TARGETS_KEPT = 16  # URLs a transport keeps parsed, with their proxies; all are
 @dataclass
 class _LoopState:
     """What is kept for one event loop: its aiohttp session, the slots for requests in flight (their limit adapts to
-    the loop's lag), and the async generator whose finalisation at the loop's shutdown closes the session."""
+    what the loop carries), and the async generator whose finalisation at the loop's shutdown closes the session."""
 
     session: aiohttp.ClientSession
     slots: InFlightSlots
@@ -77,8 +77,8 @@ class AiohttpSend:
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     async def __call__(self, request: AWSPreparedRequest) -> HTTPResponse:
-        """Send ``request`` and return its answer. Raises the botocore exception for an aiohttp failure, and
-        ``RuntimeError`` outside asyncio."""
+        """Send ``request`` and return its answer, once the loop has run what was ready when it came. Raises the
+        botocore exception for an aiohttp failure, and ``RuntimeError`` outside asyncio."""
         state = await self._state()
         headers: dict[str, str] = {
             name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()
@@ -95,11 +95,15 @@ class AiohttpSend:
                 proxy=proxy,
                 allow_redirects=False,  # as botocore's client: a redirect is DynamoDB's answer
             ) as answer:
-                return HTTPResponse(answer.status, answer.headers, await answer.read())
+                response = HTTPResponse(answer.status, answer.headers, await answer.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _botocore_error(exc, request.url) from exc
         finally:
             state.slots.release(taken)
+        # What follows an answer (parsing it, the rest of the request) waits once behind the callbacks already ready
+        # to run: a request that arrived with a burst of answers is served before their work, not after all of it.
+        await asyncio.sleep(0)
+        return response
 
     def check_loop(self) -> None:
         """Raise ``RuntimeError``, naming the transport, outside asyncio."""
