@@ -24,6 +24,8 @@ Then, per sample:
 * between the two shares, the limit holds. A steady limit sends at a steady pace, which the loop and its garbage
   collector carry better than one that keeps moving;
 * it never goes under ``FLOOR`` nor over the connection pool (``max_pool_connections``), and starts at ``INITIAL``.
+  Under the floor, shrinking gives nothing back: with a DynamoDB quick enough, a few requests in flight keep the loop
+  as busy as many, and fewer of them per pass cost more CPU each.
 
 A quick DynamoDB needs few requests in flight for a given rate, so the loop's busy share bounds the rate at which
 requests are served; a slow one needs many, each cheap while it waits, so the limit climbs until the loop is as busy
@@ -56,8 +58,10 @@ LAG_TARGET = 0.001  # seconds: the smoothed loop lag over which the limit is cut
 BUSY_LIMIT = 0.6  # the smoothed share of the time the loop's thread may be busy before the limit shrinks
 BUSY_GROWTH = 0.5  # the smoothed busy share under which the limit may grow
 SAMPLE_INTERVAL = 0.010  # seconds between two samples of the loop, while requests are in flight or waiting
-FLOOR = 8  # requests in flight the limit never goes under
-INITIAL = 8  # requests in flight allowed before the first sample
+# Requests in flight the limit never goes under. Under it, a loop saturated by session requests with a quick
+# DynamoDB stays saturated but serves fewer of them per pass, and spends more CPU on each (docs/benchmarks.md).
+FLOOR = 16
+INITIAL = FLOOR  # requests in flight allowed before the first sample
 DECREASE = 0.75  # of the limit, kept when the lag exceeds the target
 SMOOTHING = 0.25  # weight of a new sample in the smoothed lag and round trip
 BUSY_SMOOTHING = 0.1  # weight of a new sample in the smoothed busy share: about the last 100 ms
