@@ -60,7 +60,7 @@ BUSY_GROWTH = 0.5  # the smoothed busy share under which the limit may grow
 SAMPLE_INTERVAL = 0.010  # seconds between two samples of the loop, while requests are in flight or waiting
 # Requests in flight the limit never goes under. Under it, a loop saturated by session requests with a quick
 # DynamoDB stays saturated but serves fewer of them per pass, and spends more CPU on each (docs/benchmarks.md).
-FLOOR = 16
+FLOOR = 12
 INITIAL = FLOOR  # requests in flight allowed before the first sample
 DECREASE = 0.75  # of the limit, kept when the lag exceeds the target
 SMOOTHING = 0.25  # weight of a new sample in the smoothed lag and round trip
