@@ -24,7 +24,7 @@ Then, per sample:
 * between the two shares, the limit holds. A steady limit sends at a steady pace, which the loop and its garbage
   collector carry better than one that keeps moving;
 * it never goes under ``FLOOR`` nor over the connection pool (``max_pool_connections``), and starts at ``INITIAL``.
-  Under the floor, shrinking gives nothing back: with a DynamoDB quick enough, a few requests in flight keep the loop
+  Under the floor, shrinking gives little back: with a DynamoDB quick enough, a few requests in flight keep the loop
   as busy as many, and fewer of them per pass cost more CPU each.
 
 A quick DynamoDB needs few requests in flight for a given rate, so the loop's busy share bounds the rate at which
@@ -93,7 +93,7 @@ class InFlightLimit:
         self._lag = 0.0  # smoothed, seconds
         self._busy = 0.0  # smoothed share of the time
         self._round_trip = 0.0  # smoothed, seconds; 0 until the first answer
-        self._queued = False  # requests queued at the limit since the last lag sample
+        self._queued = False  # requests queued at the limit since the last sample
         self._last_cut = -math.inf
 
     @property
