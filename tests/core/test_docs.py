@@ -43,6 +43,7 @@ from starlette_dynamo_session._dynamodb.defaults import (
 from starlette_dynamo_session._dynamodb.forwarding import TOKEN_ISSUED_NAME
 from starlette_dynamo_session._dynamodb.item import MAX_ITEM_BYTES, ItemLayout, item_size
 from starlette_dynamo_session._dynamodb.sealing import KEY_BYTES, NONCE_BYTES, SEALING_OVERHEAD, TAG_BYTES
+from starlette_dynamo_session._dynamodb.transports.in_flight import BUSY_GROWTH, BUSY_LIMIT, FLOOR, LAG_TARGET
 from starlette_dynamo_session._dynamodb.user_index import DELETE_CONCURRENCY
 from starlette_dynamo_session._dynamodb.user_items import LEASE_NAME, LEASE_SECONDS, USER_KEY_PREFIX
 from starlette_dynamo_session._dynamodb.user_pruning import ENTRY_PREFIX
@@ -117,6 +118,16 @@ def test_the_pool_size_the_docs_quote_is_the_default_of_both_transports() -> Non
     both = r"`max_pool_connections`, (\d+) by default on both transports"
     assert set(quoted(both, "README.md", "docs/benchmarks.md")) == {(pool,)}
     assert set(quoted(r"(\d+) pooled connections", "README.md")) == {(pool,)}
+
+
+def test_the_in_flight_rule_the_docs_quote_is_the_transports() -> None:
+    shrink, grow = str(round(BUSY_LIMIT * 100)), str(round(BUSY_GROWTH * 100))
+    readme = r"busy more than (\d+)% of the time, grows by one while it has been busy less than (\d+)%"
+    assert set(quoted(readme, "README.md")) == {(shrink, grow)}
+    assert set(quoted(r"over (\d+)% and grows under (\d+)%", "docs/benchmarks.md")) == {(shrink, grow)}
+    assert set(quoted(r"passes take over (\d+) ms of its CPU", "README.md")) == {(f"{LAG_TARGET * 1000:g}",)}
+    assert set(quoted(r"When the lag exceeds (\d+) ms", "docs/benchmarks.md")) == {(f"{LAG_TARGET * 1000:g}",)}
+    assert set(quoted(r"Never under (\d+), never over the pool", "docs/benchmarks.md")) == {(str(FLOOR),)}
 
 
 def test_the_retries_and_timeouts_the_docs_quote_are_the_stores_client_defaults() -> None:

@@ -187,7 +187,7 @@ def test_between_the_growth_share_and_the_busy_limit_the_limit_holds() -> None:
 
 def test_it_settles_where_the_loop_busy_share_crosses_its_limits() -> None:
     """A synthetic loop busy in proportion to the requests in flight: half the time at 20 of them, 60% at 24. The
-    limit climbs, overshoots while the smoothed share catches up, and settles between the two."""
+    smoothed share lags behind: the limit climbs past both, shrinks past them, and settles between the two."""
     limit = rule()
     seen: list[int] = []
     for _ in range(3000):

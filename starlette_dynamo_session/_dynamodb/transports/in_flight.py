@@ -80,16 +80,15 @@ class InFlightLimit:
         *,
         floor: int = FLOOR,
         initial: int = INITIAL,
-        lag_target: float = LAG_TARGET,
         clock: Clock = time.monotonic,
     ) -> None:
         if ceiling < 1:
             raise ValueError(f"the in-flight ceiling must be at least 1, not {ceiling}")
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
-        self.lag_target = lag_target
         self._clock = clock
-        self._limit = float(max(self.floor, min(initial, ceiling)))
+        self._limit = 0.0
+        self._move(initial)
         self._lag = 0.0  # smoothed, seconds
         self._busy = 0.0  # smoothed share of the time
         self._round_trip = 0.0  # smoothed, seconds; 0 until the first answer
@@ -124,15 +123,18 @@ class InFlightLimit:
         self._lag += SMOOTHING * (lag - self._lag)
         self._busy += BUSY_SMOOTHING * (busy - self._busy)
         queued, self._queued = self._queued, False
-        if self._lag > self.lag_target:
+        if self._lag > LAG_TARGET:
             now = self._clock()
             if now - self._last_cut >= self._round_trip:
-                self._limit = max(float(self.floor), self._limit * DECREASE)
+                self._move(self._limit * DECREASE)
                 self._last_cut = now
         elif self._busy > BUSY_LIMIT:
-            self._limit = max(float(self.floor), self._limit - 1)
+            self._move(self._limit - 1)
         elif queued and self._busy < BUSY_GROWTH:
-            self._limit = min(float(self.ceiling), self._limit + 1)
+            self._move(self._limit + 1)
+
+    def _move(self, limit: float) -> None:
+        self._limit = float(min(self.ceiling, max(self.floor, limit)))
 
     def answered(self, round_trip: float, *, queued: bool) -> None:
         """One request answered after ``round_trip`` seconds in flight, with others ``queued`` at the limit."""
